@@ -1,0 +1,38 @@
+# DsDm Studio: set up, test, run the demo. `make demo` and `make test` work on a fresh machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+WORKSPACE ?= dsdm_workspace
+
+.PHONY: setup test test-all demo lint format clean
+
+setup: $(STAMP)
+
+# Torch first (the CPU build that lies on local disk), then the project in editable mode.
+# The stamp depends on pyproject.toml, so a second `make setup` does nothing slow.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-all: setup
+	$(BIN)/python -m pytest -q -m ""
+
+demo: setup
+	$(BIN)/dsdm --workspace $(WORKSPACE) demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,211 @@
+"""Streaming readers for the input formats: JSONL (plain, .gz, .zst), Parquet, CSV, text files.
+
+Each reader yields `RawRecord`s one at a time with a human location ("file line N" or
+"file row N") so that validation errors can say exactly where the problem is. Nothing here holds
+more than one batch of a file in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob as globmod
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from data_catalog.errors import InputError
+
+FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".txt": "text",
+    ".md": "text",
+}
+COMPRESSIONS = (".gz", ".zst")
+KNOWN = ", ".join([*FORMATS, ".jsonl.gz", ".jsonl.zst", ".csv.gz"])
+
+
+@dataclass
+class RawRecord:
+    """One input record before validation. `text` is set for plain-text files only."""
+
+    where: str
+    fields: dict[str, Any] | None = None
+    text: str | None = None
+    error: str | None = None
+    default_source: str = ""
+    bytes_read: int = 0
+
+
+def detect_format(path: Path, fmt: str | None = None) -> str:
+    """The reader kind for `path` (or the explicit `fmt`); unknown formats are refused."""
+    if fmt:
+        if fmt not in set(FORMATS.values()):
+            raise InputError(
+                f"unknown format {fmt!r} (known: {', '.join(sorted(set(FORMATS.values())))})"
+            )
+        return fmt
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSIONS:
+        suffixes = suffixes[:-1]
+    ext = suffixes[-1] if suffixes else ""
+    if ext not in FORMATS:
+        raise InputError(f"{path}: unknown format {ext or '(no extension)'!r} (known: {KNOWN})")
+    return FORMATS[ext]
+
+
+def expand_inputs(inputs: list[str], fmt: str | None = None) -> list[tuple[Path, str]]:
+    """Files, folders (searched recursively) and globs → sorted (path, kind) pairs."""
+    if not inputs:
+        raise InputError("no input files given")
+    out: list[tuple[Path, str]] = []
+    for raw in inputs:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            found = [
+                f
+                for f in sorted(p.rglob("*"))
+                if f.is_file() and not f.name.startswith(".") and _known(f, fmt)
+            ]
+            if not found:
+                raise InputError(f"folder {p}: no files with a known extension ({KNOWN})")
+            out += [(f, detect_format(f, fmt)) for f in found]
+        elif p.is_file():
+            out.append((p, detect_format(p, fmt)))
+        elif any(ch in raw for ch in "*?["):
+            found = [Path(f) for f in sorted(globmod.glob(raw, recursive=True))]
+            found = [f for f in found if f.is_file()]
+            if not found:
+                raise InputError(f"pattern {raw!r} matches no files")
+            out += [(f, detect_format(f, fmt)) for f in found]
+        else:
+            raise InputError(f"{p}: no such file or folder")
+    return out
+
+
+def _known(path: Path, fmt: str | None) -> bool:
+    try:
+        detect_format(path, fmt)
+        return True
+    except InputError:
+        return False
+
+
+def _open_binary(path: Path) -> tuple[IO[bytes], IO[bytes]]:
+    """(raw file for progress, decompressed stream)."""
+    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        return raw, gzip.GzipFile(fileobj=raw)
+    if name.endswith(".zst"):
+        import zstandard
+
+        return raw, io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw))
+    return raw, raw
+
+
+def read_records(path: Path, kind: str) -> Iterator[RawRecord]:
+    """Yield the records of one file, located for error messages."""
+    if kind == "jsonl":
+        yield from _read_jsonl(path)
+    elif kind == "parquet":
+        yield from _read_parquet(path)
+    elif kind == "csv":
+        yield from _read_csv(path)
+    elif kind == "text":
+        yield from _read_text(path)
+    else:  # pragma: no cover - detect_format guards this
+        raise InputError(f"{path}: unknown format {kind!r}")
+
+
+def _read_jsonl(path: Path) -> Iterator[RawRecord]:
+    raw, stream = _open_binary(path)
+    src = path.name.split(".")[0]
+    pos = 0
+    with raw:
+        try:
+            for lineno, line in enumerate(stream, start=1):
+                if lineno % 1024 == 0:
+                    pos = raw.tell()
+                where = f"{path} line {lineno}"
+                if not line.strip():
+                    continue
+                try:
+                    decoded = line.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    yield RawRecord(where, error=f"invalid UTF-8 at byte {exc.start} of the line")
+                    continue
+                try:
+                    obj = json.loads(decoded)
+                except json.JSONDecodeError as exc:
+                    yield RawRecord(where, error=f"malformed JSON ({exc.msg}, column {exc.colno})")
+                    continue
+                if not isinstance(obj, dict):
+                    yield RawRecord(
+                        where, error=f"expected a JSON object, found {type(obj).__name__}"
+                    )
+                    continue
+                yield RawRecord(where, fields=obj, default_source=src, bytes_read=pos)
+        except (OSError, EOFError) as exc:  # truncated or corrupt compressed stream
+            raise InputError(f"{path}: cannot decompress ({exc})") from exc
+
+
+def _read_parquet(path: Path) -> Iterator[RawRecord]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a non-Parquet file
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
+    src = path.name.split(".")[0]
+    row = 0
+    for batch in pf.iter_batches(batch_size=8192):
+        for obj in batch.to_pylist():
+            row += 1
+            yield RawRecord(f"{path} row {row}", fields=obj, default_source=src)
+
+
+def _read_csv(path: Path) -> Iterator[RawRecord]:
+    raw, stream = _open_binary(path)
+    src = path.name.split(".")[0]
+    with raw:
+        text = io.TextIOWrapper(stream, encoding="utf-8", errors="strict", newline="")
+        reader = csv.DictReader(text)
+        try:
+            for obj in reader:
+                where = f"{path} line {reader.line_num}"
+                if None in obj:
+                    yield RawRecord(where, error="more cells than header columns")
+                    continue
+                yield RawRecord(where, fields=dict(obj), default_source=src)
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"{path} near line {reader.line_num + 1}: invalid UTF-8 ({exc.reason})"
+            ) from exc
+        except csv.Error as exc:
+            raise InputError(f"{path} line {reader.line_num}: malformed CSV ({exc})") from exc
+
+
+def _read_text(path: Path) -> Iterator[RawRecord]:
+    data = path.read_bytes()
+    where = str(path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        yield RawRecord(where, error=f"invalid UTF-8 at byte {exc.start}")
+        return
+    if not data:
+        return  # reported as an empty file by the caller
+    yield RawRecord(
+        where,
+        fields={"path": path.name},
+        text=text,
+        default_source=path.parent.name or "text",
+        bytes_read=len(data),
+    )

@@ -1,0 +1,149 @@
+"""The catalog schema as an ordered list of forward migrations.
+
+Each migration is a list of DDL statements applied in one transaction; `schema_version` records
+which have run. Opening an older workspace applies the missing ones; a workspace written by a newer
+DsDm Studio (a version above `LATEST_VERSION`) is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE pools (
+            pool_id VARCHAR PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL,
+            n_docs BIGINT NOT NULL,
+            n_chars BIGINT NOT NULL,
+            n_words BIGINT NOT NULL,
+            n_duplicates BIGINT NOT NULL,
+            n_skipped BIGINT NOT NULL,
+            content_hash VARCHAR NOT NULL,
+            params JSON NOT NULL
+        )""",
+        """CREATE TABLE documents (
+            pool_id VARCHAR NOT NULL,
+            doc_id VARCHAR NOT NULL,
+            row_idx BIGINT NOT NULL,
+            text VARCHAR NOT NULL,
+            source VARCHAR NOT NULL,
+            n_chars INTEGER NOT NULL,
+            n_words INTEGER NOT NULL,
+            metadata JSON,
+            PRIMARY KEY (pool_id, doc_id)
+        )""",
+        """CREATE TABLE target_tasks (
+            task_id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            content_hash VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            origin VARCHAR NOT NULL,
+            split_seed BIGINT NOT NULL,
+            heldout_fraction DOUBLE NOT NULL,
+            n_examples INTEGER NOT NULL,
+            n_selection INTEGER NOT NULL,
+            n_heldout INTEGER NOT NULL
+        )""",
+        """CREATE TABLE target_examples (
+            task_id VARCHAR NOT NULL,
+            example_id VARCHAR NOT NULL,
+            idx INTEGER NOT NULL,
+            prompt VARCHAR NOT NULL,
+            completion VARCHAR NOT NULL,
+            split VARCHAR NOT NULL,
+            PRIMARY KEY (task_id, idx)
+        )""",
+        """CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY,
+            kind VARCHAR NOT NULL,
+            pool_id VARCHAR,
+            task_id VARCHAR,
+            config JSON NOT NULL,
+            config_hash VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            artifact_path VARCHAR,
+            created_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP
+        )""",
+        """CREATE TABLE scores (
+            run_id VARCHAR NOT NULL,
+            task_id VARCHAR NOT NULL,
+            pool_id VARCHAR NOT NULL,
+            doc_id VARCHAR NOT NULL,
+            score DOUBLE NOT NULL,
+            zscore DOUBLE NOT NULL,
+            percentile DOUBLE NOT NULL,
+            PRIMARY KEY (run_id, task_id, doc_id)
+        )""",
+        """CREATE TABLE selections (
+            selection_id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            pool_id VARCHAR NOT NULL,
+            task_id VARCHAR,
+            method VARCHAR NOT NULL,
+            params JSON NOT NULL,
+            seed BIGINT NOT NULL,
+            overrides JSON NOT NULL,
+            n_members BIGINT NOT NULL,
+            created_at TIMESTAMP NOT NULL
+        )""",
+        """CREATE TABLE selection_members (
+            selection_id VARCHAR NOT NULL,
+            doc_id VARCHAR NOT NULL,
+            rank INTEGER NOT NULL,
+            score DOUBLE,
+            PRIMARY KEY (selection_id, doc_id)
+        )""",
+        """CREATE TABLE evaluations (
+            eval_id VARCHAR PRIMARY KEY,
+            selection_id VARCHAR NOT NULL,
+            task_id VARCHAR NOT NULL,
+            budget_tokens BIGINT NOT NULL,
+            seed BIGINT NOT NULL,
+            heldout_loss DOUBLE NOT NULL,
+            config JSON NOT NULL,
+            created_at TIMESTAMP NOT NULL
+        )""",
+        """CREATE TABLE jobs (
+            job_id VARCHAR PRIMARY KEY,
+            kind VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            done BIGINT NOT NULL DEFAULT 0,
+            total BIGINT NOT NULL DEFAULT 0,
+            rate DOUBLE,
+            eta_s DOUBLE,
+            message VARCHAR NOT NULL DEFAULT '',
+            params JSON NOT NULL,
+            error VARCHAR,
+            pid INTEGER,
+            cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
+            created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP
+        )""",
+        """CREATE TABLE exports (
+            export_id VARCHAR PRIMARY KEY,
+            selection_id VARCHAR NOT NULL,
+            format VARCHAR NOT NULL,
+            path VARCHAR NOT NULL,
+            sha256 VARCHAR NOT NULL,
+            n_rows BIGINT NOT NULL,
+            manifest JSON NOT NULL,
+            created_at TIMESTAMP NOT NULL
+        )""",
+    ],
+    # v2: token counts from the trained tokenizer, and a per-pool exclusion list that later
+    # selections honour (the harmful-data workflow).
+    2: [
+        "ALTER TABLE documents ADD COLUMN n_tokens INTEGER",
+        """CREATE TABLE exclusions (
+            pool_id VARCHAR NOT NULL,
+            doc_id VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (pool_id, doc_id)
+        )""",
+    ],
+}
+
+LATEST_VERSION = max(MIGRATIONS)

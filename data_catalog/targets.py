@@ -1,0 +1,175 @@
+"""Target tasks: parse examples (JSONL prompt/completion or text, SQuAD JSON), hash, split, store.
+
+A task is versioned by the sha256 of its examples: adding the same examples under the same name
+reuses the stored version, different examples make version N+1. Every example gets a seeded
+split into `selection` (used to compute scores) and `heldout` (used only to evaluate).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data_catalog.catalog import Catalog
+from data_catalog.errors import InputError
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def example_id(prompt: str, completion: str) -> str:
+    return hashlib.sha256(json.dumps([prompt, completion]).encode("utf-8")).hexdigest()[:16]
+
+
+def content_hash(examples: Iterable[tuple[str, str]]) -> str:
+    """sha256 over the ordered examples: the task's identity."""
+    h = hashlib.sha256()
+    for p, c in examples:
+        h.update(json.dumps([p, c]).encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def split_examples(n: int, heldout_fraction: float, seed: int) -> list[str]:
+    """Seeded split labels: round(n * heldout_fraction) held out, at least one of each if n > 1."""
+    if not 0.0 < heldout_fraction < 1.0:
+        raise InputError(f"heldout fraction must be between 0 and 1, not {heldout_fraction}")
+    n_held = int(round(n * heldout_fraction))
+    if n > 1:
+        n_held = min(max(n_held, 1), n - 1)
+    order = np.random.default_rng(seed).permutation(n)
+    labels = ["selection"] * n
+    for i in order[:n_held]:
+        labels[int(i)] = "heldout"
+    return labels
+
+
+def parse_examples_jsonl(lines: Iterable[str], where: str) -> list[tuple[str, str]]:
+    """JSONL records with `prompt` + `completion`, or `text` (all of it carries loss)."""
+    out: list[tuple[str, str]] = []
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        loc = f"{where} line {lineno}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{loc}: malformed JSON ({exc.msg}, column {exc.colno})") from exc
+        if not isinstance(obj, dict):
+            raise InputError(f"{loc}: expected a JSON object, found {type(obj).__name__}")
+        out.append(_example_from_obj(obj, loc))
+    if not out:
+        raise InputError(f"{where}: no examples found (empty input)")
+    return out
+
+
+def _example_from_obj(obj: dict[str, Any], loc: str) -> tuple[str, str]:
+    if "completion" in obj:
+        prompt, completion = obj.get("prompt", ""), obj["completion"]
+        for name, value in (("prompt", prompt), ("completion", completion)):
+            if not isinstance(value, str):
+                raise InputError(
+                    f"{loc}: field {name!r} is {type(value).__name__}, expected a string"
+                )
+        if not completion.strip():
+            raise InputError(f"{loc}: field 'completion' is empty (loss is measured on it)")
+        return prompt, completion
+    if "text" in obj:
+        if not isinstance(obj["text"], str):
+            raise InputError(
+                f"{loc}: field 'text' is {type(obj['text']).__name__}, expected a string"
+            )
+        if not obj["text"].strip():
+            raise InputError(f"{loc}: field 'text' is empty")
+        return "", obj["text"]
+    found = ", ".join(sorted(obj)[:10]) or "none"
+    raise InputError(f"{loc}: needs 'prompt' and 'completion' (or 'text'); fields found: {found}")
+
+
+def parse_squad(data: dict[str, Any], where: str) -> list[tuple[str, str]]:
+    """SQuAD-format JSON (data → paragraphs → qas): context + question → first answer."""
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise InputError(f"{where}: not SQuAD format (expected a top-level 'data' list)")
+    out = []
+    for ai, article in enumerate(data["data"]):
+        for pi, para in enumerate(article.get("paragraphs", [])):
+            ctx = para.get("context")
+            if not isinstance(ctx, str):
+                raise InputError(f"{where}: data[{ai}].paragraphs[{pi}]: missing 'context'")
+            for qi, qa in enumerate(para.get("qas", [])):
+                answers = qa.get("answers") or []
+                if not answers or not isinstance(answers[0].get("text"), str):
+                    raise InputError(
+                        f"{where}: data[{ai}].paragraphs[{pi}].qas[{qi}]: no answer text"
+                    )
+                out.append(squad_example(ctx, qa.get("question", ""), answers[0]["text"]))
+    if not out:
+        raise InputError(f"{where}: SQuAD file has no questions")
+    return out
+
+
+def squad_example(context: str, question: str, answer: str) -> tuple[str, str]:
+    return f"{context.strip()}\nQuestion: {question.strip()}\nAnswer:", f" {answer.strip()}"
+
+
+def read_target_file(path: str | Path) -> list[tuple[str, str]]:
+    """Examples from a JSONL file (prompt/completion or text) or a SQuAD-format .json file."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(f"{p} line {line}: invalid UTF-8") from exc
+    if not text.strip():
+        raise InputError(f"{p}: file is empty")
+    if p.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{p} line {exc.lineno}: malformed JSON ({exc.msg})") from exc
+        return parse_squad(data, str(p))
+    if p.suffix.lower() in (".jsonl", ".ndjson"):
+        return parse_examples_jsonl(text.splitlines(), str(p))
+    raise InputError(f"{p}: unknown target format {p.suffix!r} (known: .jsonl, .json for SQuAD)")
+
+
+def add_target_task(
+    catalog: Catalog,
+    name: str,
+    examples: list[tuple[str, str]],
+    *,
+    origin: str,
+    seed: int = 0,
+    heldout_fraction: float = 0.5,
+) -> dict[str, Any]:
+    """Validate, hash, split and store a target task; returns the stored task."""
+    if not NAME_RE.fullmatch(name or ""):
+        raise InputError(
+            f"target name {name!r} is not valid: letters, digits, '.', '_' and '-' "
+            "(at most 64, starting with a letter or digit)"
+        )
+    if not examples:
+        raise InputError(f"target task {name!r} has no examples")
+    if len(examples) < 2:
+        raise InputError(
+            f"target task {name!r} needs at least 2 examples (one for selection, one held out)"
+        )
+    labels = split_examples(len(examples), heldout_fraction, seed)
+    return catalog.save_target_task(
+        name,
+        examples,
+        origin=origin,
+        content_hash=content_hash(examples),
+        example_ids=[example_id(p, c) for p, c in examples],
+        splits=labels,
+        split_seed=seed,
+        heldout_fraction=heldout_fraction,
+    )

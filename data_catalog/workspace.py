@@ -1,0 +1,95 @@
+"""The workspace folder: `catalog.duckdb`, `artifacts/` and `exports/`, and how to find it.
+
+Resolution order: an explicit path (the `--workspace` flag), then the `DSDM_WORKSPACE`
+environment variable, then `./dsdm_workspace`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from data_catalog.errors import InputError
+
+DEFAULT_WORKSPACE = "dsdm_workspace"
+ENV_VAR = "DSDM_WORKSPACE"
+_TMP_MAX_AGE_S = 6 * 3600
+
+
+def resolve_workspace_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """Where the workspace lives: the explicit path, else $DSDM_WORKSPACE, else ./dsdm_workspace."""
+    if path:
+        return Path(path).expanduser().resolve()
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path(DEFAULT_WORKSPACE).resolve()
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths inside one workspace folder. Creating one makes the folders if they are missing."""
+
+    root: Path
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None) -> Workspace:
+        root = resolve_workspace_path(path)
+        if root.exists() and not root.is_dir():
+            raise InputError(f"workspace path {root} exists and is not a folder")
+        ws = cls(root)
+        for p in (ws.root, ws.artifacts, ws.exports, ws.tmp):
+            p.mkdir(parents=True, exist_ok=True)
+        return ws
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog.duckdb"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / "artifacts"
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def tmp(self) -> Path:
+        """Scratch space for staged writes; anything here is incomplete by definition."""
+        return self.artifacts / "tmp"
+
+    def clean_stale_tmp(self, max_age_s: float = _TMP_MAX_AGE_S) -> int:
+        """Remove scratch folders left by killed processes. Returns how many were removed."""
+        removed = 0
+        now = time.time()
+        for p in self.tmp.iterdir() if self.tmp.exists() else ():
+            try:
+                if now - p.stat().st_mtime > max_age_s:
+                    shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
+    def export_dir(self, name: str) -> Path:
+        """A folder under exports/ for `name`, sanitised so nothing lands outside exports/."""
+        safe = sanitize_name(name)
+        target = (self.exports / safe).resolve()
+        if self.exports.resolve() not in target.parents:
+            raise InputError(f"export name {name!r} would write outside {self.exports}")
+        return target
+
+
+def sanitize_name(name: str) -> str:
+    """Turn any user-given name into one safe path component: [A-Za-z0-9._-], no leading dots."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip())
+    safe = safe.lstrip(".")
+    safe = re.sub(r"_+", "_", safe).strip("_")
+    if not safe:
+        raise InputError(f"name {name!r} has no usable characters (use letters, digits, . _ -)")
+    return safe[:120]

@@ -1,0 +1,1 @@
+"""dsdm_engine package."""

@@ -1,0 +1,75 @@
+"""The `dsdm` CLI end to end in a temporary workspace: help, happy path, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dsdm_engine.cli import build_parser, main
+
+
+def _subcommands(parser, prefix=()):
+    for action in parser._actions:
+        if action.__class__.__name__ == "_SubParsersAction":
+            for name, sub in action.choices.items():
+                yield (*prefix, name)
+                yield from _subcommands(sub, (*prefix, name))
+
+
+def test_every_subcommand_has_help(capsys):
+    commands = list(_subcommands(build_parser()))
+    for needed in [("pool", "add"), ("target", "show"), ("export",), ("workspace", "info")]:
+        assert needed in commands
+    for cmd in commands:
+        with pytest.raises(SystemExit) as exc:
+            main([*cmd, "--help"])
+        assert exc.value.code == 0
+        assert "usage: dsdm" in capsys.readouterr().out
+
+
+def test_pool_target_export_flow(tmp_path, capsys, jsonl_file):
+    ws = str(tmp_path / "ws")
+    docs = jsonl_file([{"text": f"document {i}", "source": "s"} for i in range(5)])
+    assert main(["--workspace", ws, "pool", "add", "demo", str(docs), "--quiet"]) == 0
+    assert "5 documents added" in capsys.readouterr().out
+    assert main(["--workspace", ws, "pool", "show", "demo"]) == 0
+    assert "documents:    5" in capsys.readouterr().out
+    target = tmp_path / "t.jsonl"
+    target.write_text(
+        "\n".join(json.dumps({"prompt": f"q{i}", "completion": f" a{i}"}) for i in range(4))
+    )
+    assert main(["--workspace", ws, "target", "add", str(target), "--name", "qa"]) == 0
+    assert "qa@v1 added: 4 examples (2 selection / 2 held out, seed 0)" in capsys.readouterr().out
+    assert main(["--workspace", ws, "target", "show", "qa"]) == 0
+    assert "2 selection / 2 held out" in capsys.readouterr().out
+    assert main(["--workspace", ws, "workspace", "info"]) == 0
+    assert "schema version" in capsys.readouterr().out
+
+
+def test_user_errors_are_one_line_without_traceback(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok"}\n{"txt": "x"}\n')
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dsdm_engine.cli",
+            "--workspace",
+            str(tmp_path / "ws"),
+            "pool",
+            "add",
+            "p",
+            str(bad),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    err = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert err[-1].startswith("error: ") and "bad.jsonl line 2: missing text field" in err[-1]
+    assert len([line for line in err if line.startswith("error")]) == 1
