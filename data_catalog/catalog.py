@@ -7,6 +7,7 @@ parameter; bulk rows go in from DataFrames or staged Parquet, never row by row.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -75,7 +76,7 @@ class Catalog:
                 con = duckdb.connect(
                     str(self.path),
                     config={
-                        "memory_limit": os.environ.get("DSDM_DUCKDB_MEMORY", "1GB"),
+                        "memory_limit": os.environ.get("DSDM_DUCKDB_MEMORY", "256MB"),
                         "temp_directory": str(self.workspace.tmp / "duckdb_spill"),
                         "threads": 2,
                     },
@@ -235,19 +236,29 @@ class Catalog:
 
     @staticmethod
     def _refresh_pool_stats(con: duckdb.DuckDBPyConnection, pool_id: str) -> None:
-        con.execute(
+        """Recount a pool and recompute its content hash.
+
+        The content hash is a fingerprint of the *set* of document ids, computed in one
+        streaming pass (count, sums and xors of two 60-bit slices of each id) rather than over
+        a sorted concatenation, which needed memory proportional to the pool.
+        """
+        n, c, w, s1, s2, x1, x2 = con.execute(
             """
-            UPDATE pools SET
-                n_docs = s.n, n_chars = s.c, n_words = s.w, content_hash = s.h
-            FROM (
-                SELECT count(*) AS n, coalesce(sum(n_chars), 0) AS c,
-                       coalesce(sum(n_words), 0) AS w,
-                       sha256(coalesce(string_agg(doc_id, ',' ORDER BY doc_id), '')) AS h
-                FROM documents WHERE pool_id = ?
-            ) AS s
-            WHERE pools.pool_id = ?
+            SELECT count(*), coalesce(sum(n_chars), 0)::BIGINT,
+                   coalesce(sum(n_words), 0)::BIGINT,
+                   coalesce(sum(('0x' || substr(doc_id, 1, 15))::UBIGINT), 0)::VARCHAR,
+                   coalesce(sum(('0x' || substr(doc_id, 16, 15))::UBIGINT), 0)::VARCHAR,
+                   coalesce(bit_xor(('0x' || substr(doc_id, 1, 15))::UBIGINT), 0)::VARCHAR,
+                   coalesce(bit_xor(('0x' || substr(doc_id, 16, 15))::UBIGINT), 0)::VARCHAR
+            FROM documents WHERE pool_id = ?
             """,
-            [pool_id, pool_id],
+            [pool_id],
+        ).fetchone()
+        digest = hashlib.sha256(f"dsdm-pool-v1:{n}:{s1}:{s2}:{x1}:{x2}".encode()).hexdigest()
+        con.execute(
+            "UPDATE pools SET n_docs = ?, n_chars = ?, n_words = ?, content_hash = ? "
+            "WHERE pool_id = ?",
+            [n, c, w, digest, pool_id],
         )
 
     def list_pools(self) -> pd.DataFrame:

@@ -7,6 +7,9 @@ DsDm Studio (a version above `LATEST_VERSION`) is refused rather than guessed at
 
 from __future__ import annotations
 
+# The large tables (documents, scores, selection_members) carry no PRIMARY KEY on purpose: DuckDB
+# keeps such indexes in memory, which made peak RSS grow with pool size (bench/ingest.py). Their
+# uniqueness is enforced where rows are written (dedup on insert, replace-all for scores).
 MIGRATIONS: dict[int, list[str]] = {
     1: [
         """CREATE TABLE pools (
@@ -28,8 +31,7 @@ MIGRATIONS: dict[int, list[str]] = {
             source VARCHAR NOT NULL,
             n_chars INTEGER NOT NULL,
             n_words INTEGER NOT NULL,
-            metadata JSON,
-            PRIMARY KEY (pool_id, doc_id)
+            metadata JSON
         )""",
         """CREATE TABLE target_tasks (
             task_id VARCHAR PRIMARY KEY,
@@ -72,8 +74,7 @@ MIGRATIONS: dict[int, list[str]] = {
             doc_id VARCHAR NOT NULL,
             score DOUBLE NOT NULL,
             zscore DOUBLE NOT NULL,
-            percentile DOUBLE NOT NULL,
-            PRIMARY KEY (run_id, task_id, doc_id)
+            percentile DOUBLE NOT NULL
         )""",
         """CREATE TABLE selections (
             selection_id VARCHAR PRIMARY KEY,
@@ -91,8 +92,7 @@ MIGRATIONS: dict[int, list[str]] = {
             selection_id VARCHAR NOT NULL,
             doc_id VARCHAR NOT NULL,
             rank INTEGER NOT NULL,
-            score DOUBLE,
-            PRIMARY KEY (selection_id, doc_id)
+            score DOUBLE
         )""",
         """CREATE TABLE evaluations (
             eval_id VARCHAR PRIMARY KEY,

@@ -1,0 +1,167 @@
+"""The selector interface: a pool view in, a ranked `Selection` out.
+
+Every selection method (DsDm and the baselines) is a `Selector` with one hook, `score`, that
+returns one number per pool document (higher = better for the target) plus an optional
+eligibility mask. The shared selection rules (top-k, Gumbel top-k, threshold, token budget,
+per-source quotas, include/exclude lists) live in `rules.py` and are applied here, so every
+method honours them the same way. Selection returns ids; text is materialised only at export.
+"""
+
+from __future__ import annotations
+
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar
+
+import numpy as np
+
+from data_catalog.records import Selection
+from dsdm_engine.selectors.rules import SelectionRule, check_rule, rank
+
+__all__ = ["PoolView", "Scored", "Selector", "check_seed", "check_target", "rng_for"]
+
+
+@dataclass(frozen=True)
+class PoolView:
+    """The candidate pool as the selectors see it: aligned columns, one row per document."""
+
+    ids: Sequence[str]
+    texts: Sequence[str]
+    sources: Sequence[str]
+    n_tokens: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        lengths = {"texts": len(self.texts), "sources": len(self.sources)}
+        n_tokens = np.asarray(self.n_tokens)
+        lengths["n_tokens"] = n_tokens.shape[0] if n_tokens.ndim == 1 else -1
+        bad = {k: v for k, v in lengths.items() if v != n}
+        if bad:
+            raise ValueError(f"PoolView columns must all have {n} rows (len(ids)); got {bad}")
+        if n_tokens.size and not np.issubdtype(n_tokens.dtype, np.integer):
+            raise ValueError(f"PoolView.n_tokens must be integers, got dtype {n_tokens.dtype}")
+        if n_tokens.size and n_tokens.min() < 0:
+            raise ValueError("PoolView.n_tokens must be non-negative")
+        if len(set(self.ids)) != n:
+            raise ValueError("PoolView.ids must be unique")
+        object.__setattr__(self, "n_tokens", n_tokens.astype(np.int64, copy=False))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Row position of each id."""
+        return {doc_id: i for i, doc_id in enumerate(self.ids)}
+
+    @cached_property
+    def source_array(self) -> np.ndarray:
+        """Sources as a numpy array (for vectorised quota bookkeeping)."""
+        return np.asarray(self.sources, dtype=object)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What a selector's `score` hook returns.
+
+    `scores`: one float per pool row, higher = better (NaN is not allowed).
+    `eligible`: optional mask; rows marked False are never selected unless force-included
+    (SemDeDup uses it for the near-duplicates it drops).
+    `info`: JSON-friendly diagnostics stored in the selection's params.
+    """
+
+    scores: np.ndarray
+    eligible: np.ndarray | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def check_seed(seed: int) -> int:
+    """Seeds are non-negative Python ints (numpy SeedSequence requirement); return it."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def rng_for(seed: int, purpose: str) -> np.random.Generator:
+    """An independent, reproducible random stream per (seed, purpose)."""
+    return np.random.default_rng([check_seed(seed), zlib.crc32(purpose.encode())])
+
+
+def check_target(target: Sequence[str], method: str) -> list[str]:
+    """Target examples as a list of non-empty strings, or a clear error."""
+    if isinstance(target, str):
+        raise ValueError(f"{method}: target must be a list of target texts, not one string")
+    texts = list(target)
+    if not texts:
+        raise ValueError(f"{method}: the target task is empty; give at least one target example")
+    if not all(isinstance(t, str) for t in texts):
+        raise ValueError(f"{method}: target examples must be strings (prompt + completion)")
+    if not any(t.strip() for t in texts):
+        raise ValueError(f"{method}: every target example is blank")
+    return texts
+
+
+class Selector(ABC):
+    """Base class: subclasses set `name` and implement `score`.
+
+    `select(pool, target, rule, seed)` validates the rule against the pool first (cheap), then
+    scores the pool and applies the rule. The returned `Selection.scores` are the method's own
+    scores for the selected ids (not the Gumbel-perturbed ranking keys).
+    """
+
+    name: ClassVar[str]
+    default_mode: ClassVar[str] = "top_k"
+    needs_target: ClassVar[bool] = True
+
+    @abstractmethod
+    def score(self, pool: PoolView, target: Sequence[str], seed: int) -> Scored:
+        """One score per pool row, higher = better for the target."""
+
+    def params(self) -> dict[str, Any]:
+        """The method's own settings, saved with every selection."""
+        return {}
+
+    def select(
+        self, pool: PoolView, target: Sequence[str], rule: SelectionRule, seed: int = 0
+    ) -> Selection:
+        """Score `pool` against `target` and pick documents according to `rule`."""
+        seed = check_seed(seed)
+        if not isinstance(rule, SelectionRule):
+            raise TypeError(f"rule must be a SelectionRule, got {type(rule).__name__}")
+        if len(pool) == 0:
+            raise ValueError(f"{self.name}: the pool is empty")
+        if self.needs_target:
+            target = check_target(target, self.name)
+        check_rule(pool, rule)
+        scored = self.score(pool, target, seed)
+        scores = np.asarray(scored.scores, dtype=np.float64)
+        if scores.shape != (len(pool),):
+            raise ValueError(
+                f"{self.name}: score returned shape {scores.shape}, need ({len(pool)},)"
+            )
+        order = rank(
+            pool,
+            scores,
+            rule,
+            rng=rng_for(seed, "rules"),
+            eligible=scored.eligible,
+            default_mode=self.default_mode,
+        )
+        ids = tuple(pool.ids[i] for i in order)
+        params: dict[str, Any] = {
+            **self.params(),
+            "rule": rule.to_params(default_mode=self.default_mode),
+            "n_selected": len(ids),
+            "n_tokens_selected": int(pool.n_tokens[order].sum()),
+            **scored.info,
+        }
+        return Selection(
+            method=self.name,
+            ids=ids,
+            scores=tuple(float(s) for s in scores[order]),
+            params=params,
+            seed=seed,
+        )
