@@ -281,7 +281,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
+def _register_extra(sub: Any) -> None:
+    from dsdm_engine.cli_app import register_app_command
+    from dsdm_engine.cli_engine import register_engine_commands
+
+    register_engine_commands(sub)
+    register_app_command(sub)
+
+
+_EXTRA_COMMANDS: list[Callable[[Any], None]] = [_register_extra]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,207 @@
+"""Engine subcommands of `dsdm`: proxy train, featurize, score, select.
+
+Each command runs its stage as a job (progress with rate and ETA in the terminal and in the
+catalog's `jobs` table, cancellable from the app or `dsdm jobs cancel`), and prints the id of
+what it stored so the next stage can name it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from data_catalog.catalog import Catalog
+from data_catalog.errors import InputError
+
+
+def _cat(args: argparse.Namespace) -> Catalog:
+    return Catalog.open(args.workspace)
+
+
+def _job(args: argparse.Namespace, kind: str, stage: Any) -> Any:
+    from dsdm_engine.jobs import run_job
+
+    params = {k: v for k, v in vars(args).items() if k not in ("func",) and not callable(v)}
+    cat = _cat(args)
+    return run_job(cat, kind, params, lambda progress: stage(cat, progress), echo=True)
+
+
+def _latest_run(cat: Catalog, kind: str, pool_id: str | None = None) -> str:
+    runs = cat.list_runs(kind)
+    runs = runs[runs["status"] == "done"]
+    if pool_id:
+        runs = runs[runs["pool_id"] == pool_id]
+    if runs.empty:
+        where = f" for pool {pool_id!r}" if pool_id else ""
+        raise InputError(f"no finished {kind} run{where}; run the previous stage first")
+    return str(runs.iloc[-1]["run_id"])
+
+
+def cmd_proxy_train(args: argparse.Namespace) -> int:
+    from dsdm_engine.pipeline import ProxyConfig, train_proxies
+
+    cfg = ProxyConfig(
+        n_models=args.models,
+        preset=args.preset,
+        vocab_size=args.vocab_size,
+        seq_len=args.seq_len,
+        alpha=args.alpha,
+        token_budget=args.token_budget,
+        seed=args.seed,
+        device=args.device,
+    )
+    run_id = _job(args, "proxy_train", lambda cat, p: train_proxies(cat, args.pool, cfg, p))
+    print(f"proxies ready: {run_id}")
+    return 0
+
+
+def cmd_featurize(args: argparse.Namespace) -> int:
+    from dsdm_engine.pipeline import FeatureConfig, featurize
+
+    cat = _cat(args)
+    proxies = args.proxies or _latest_run(cat, "proxies", args.pool)
+    cfg = FeatureConfig(
+        method=args.method,
+        k=args.k,
+        proj_seed=args.proj_seed,
+        output=args.output,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
+    if args.dry_run:
+        from dsdm_engine.launch import estimate_featurize
+
+        run = cat.get_run(proxies)
+        pool = cat.get_pool(run["pool_id"])
+        est = estimate_featurize(
+            n_docs=int(pool["n_docs"]),
+            k=args.k,
+            n_models=int(run["config"]["n_models"]),
+            preset=run["config"]["preset"],
+            seq_len=int(run["config"]["seq_len"]),
+            device=args.device,
+        )
+        print(json.dumps(est, indent=2, default=str))
+        return 0
+    run_id = _job(args, "featurize", lambda cat, p: featurize(cat, proxies, cfg, p))
+    print(f"features ready: {run_id}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from dsdm_engine.pipeline import score_task
+
+    cat = _cat(args)
+    features = args.features or _latest_run(cat, "features", args.pool)
+    run_id = _job(
+        args, "score", lambda cat, p: score_task(cat, features, args.target, args.lambda_rel, p)
+    )
+    df = cat.scores(run_id, cat.get_target_task(args.target)["task_id"])
+    print(f"scores stored: {run_id} ({len(df)} documents; positive = predicted to lower loss)")
+    return 0
+
+
+def _parse_mix(items: list[str] | None) -> dict[str, float] | None:
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        name, _, weight = item.partition("=")
+        try:
+            out[name] = float(weight or 1.0)
+        except ValueError as exc:
+            raise InputError(f"--mix {item!r}: weight must be a number (TASK=WEIGHT)") from exc
+    return out
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    from dsdm_engine.pipeline import run_selection
+    from dsdm_engine.selectors import SelectionRule
+
+    try:
+        rule = SelectionRule(
+            k=args.k,
+            token_budget=args.token_budget,
+            mode=args.mode,
+            temperature=args.temperature,
+            threshold=args.threshold,
+            include=tuple(args.include or ()),
+            exclude=tuple(args.exclude or ()),
+            source_max_fraction=dict(_parse_mix(args.source_max_fraction) or {}),
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    options = json.loads(args.options) if args.options else {}
+    sid = _job(
+        args,
+        "select",
+        lambda cat, p: run_selection(
+            cat,
+            args.method,
+            args.pool,
+            task_ref=args.target,
+            rule=rule,
+            seed=args.seed,
+            options=options,
+            mix=_parse_mix(args.mix),
+            name=args.name,
+        ),
+    )
+    sel = _cat(args).get_selection(sid)
+    print(f"selection {sid} ({sel['name']}): {sel['n_members']} documents, seed {sel['seed']}")
+    return 0
+
+
+def register_engine_commands(sub: Any) -> None:
+    p = sub.add_parser("proxy", help="proxy language models").add_subparsers(
+        dest="sub", required=True, metavar="SUB"
+    )
+    t = p.add_parser("train", help="train M proxies on seeded α-subsets of a pool")
+    t.add_argument("--pool", required=True)
+    t.add_argument("--models", type=int, default=4, help="number of proxies M")
+    t.add_argument("--preset", default="small", help="tiny | small | medium | 125m")
+    t.add_argument("--vocab-size", type=int, default=4096)
+    t.add_argument("--seq-len", type=int, default=128)
+    t.add_argument("--alpha", type=float, default=0.5, help="subset fraction per proxy")
+    t.add_argument("--token-budget", type=int, help="tokens per proxy (default: one pass)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    t.set_defaults(func=cmd_proxy_train)
+
+    f = sub.add_parser("featurize", help="projected-gradient features of every pool document")
+    f.add_argument("--pool", help="pool (uses its latest proxies)")
+    f.add_argument("--proxies", help="proxies run id (default: the pool's latest)")
+    f.add_argument("--method", default="fast", choices=["fast", "exact", "trak"])
+    f.add_argument("--k", type=int, default=4096, help="projection dimension")
+    f.add_argument("--proj-seed", type=int, default=0)
+    f.add_argument("--output", default="margin", choices=["margin", "logprob"])
+    f.add_argument("--batch-size", type=int, default=16)
+    f.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    f.add_argument("--dry-run", action="store_true", help="print storage/memory/time estimates")
+    f.set_defaults(func=cmd_featurize)
+
+    s = sub.add_parser("score", help="datamodel scores of every document for a target task")
+    s.add_argument("--target", required=True, help="target task id or name")
+    s.add_argument("--pool", help="pool (uses its latest features)")
+    s.add_argument("--features", help="features run id (default: the pool's latest)")
+    s.add_argument("--lambda-rel", type=float, default=0.1, help="λ as a multiple of tr(ΦᵀΦ)/k")
+    s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("select", help="select a subset with a method and rules")
+    s.add_argument("--method", required=True, help="dsdm | random | dsir | classifier | ...")
+    s.add_argument("--pool", required=True)
+    s.add_argument("--target", help="target task (needed by all but random/semdedup)")
+    s.add_argument("--mix", nargs="+", help="dsdm multi-target mix: TASK=WEIGHT ...")
+    s.add_argument("--k", type=int, help="number of documents")
+    s.add_argument("--token-budget", type=int, help="select up to this many tokens")
+    s.add_argument("--mode", choices=["top_k", "gumbel"], help="ranking rule")
+    s.add_argument("--temperature", type=float, default=1.0, help="Gumbel temperature")
+    s.add_argument("--threshold", type=float, help="only documents scoring at least this")
+    s.add_argument("--source-max-fraction", nargs="+", help="per-source quota SOURCE=FRACTION")
+    s.add_argument("--include", nargs="+", help="document ids always selected")
+    s.add_argument("--exclude", nargs="+", help="document ids never selected")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--options", help='method options as JSON, e.g. \'{"variant": "knn"}\'')
+    s.add_argument("--name", help="selection name")
+    s.set_defaults(func=cmd_select)
