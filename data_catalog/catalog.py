@@ -350,6 +350,16 @@ class Catalog:
             last = int(df["row_idx"].iloc[-1])
             yield df.drop(columns="row_idx")
 
+    def planted_labels(self, pool_id: str) -> dict[str, str]:
+        """doc_id → planted label for the pool's documents that carry ground-truth labels."""
+        with self.connect() as con:
+            rows = con.execute(
+                "SELECT doc_id, metadata->>'planted' FROM documents "
+                "WHERE pool_id = ? AND metadata->>'planted' IS NOT NULL",
+                [pool_id],
+            ).fetchall()
+        return dict(rows)
+
     def set_token_counts(self, pool_id: str, doc_ids: Sequence[str], n_tokens: Sequence[int]):
         """Record exact token counts once a tokenizer exists."""
         frame = pd.DataFrame({"doc_id": list(doc_ids), "n_tokens": np.asarray(n_tokens, "int64")})
