@@ -153,7 +153,45 @@ def cmd_select(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dsdm_engine.demo import build_demo, print_summary
+
+    cat = _cat(args)
+    summary = build_demo(
+        cat,
+        size=args.size,
+        seed=args.seed,
+        fixtures_dir=Path(args.fixtures) if args.fixtures else None,
+        engine=not args.no_engine,
+        device=args.device,
+    )
+    print_summary(cat, summary)
+    if args.no_app:
+        return 0
+    from dsdm_engine.cli_app import cmd_app
+
+    return cmd_app(argparse.Namespace(workspace=args.workspace, host=args.host, port=args.port))
+
+
 def register_engine_commands(sub: Any) -> None:
+    d = sub.add_parser(
+        "demo",
+        help="build the demo workspace end to end, then serve the app",
+        description="Pool from real public text (+ planted bad data), the four target tasks, "
+        "proxies, features, DsDm scores and every selector. Idempotent: reruns reuse results.",
+    )
+    d.add_argument("--size", default="small", choices=["tiny", "small", "full"])
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--fixtures", help="build from committed fixtures only (offline)")
+    d.add_argument("--no-engine", action="store_true", help="only the pool and targets")
+    d.add_argument("--no-app", action="store_true", help="do not start the app afterwards")
+    d.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    d.add_argument("--host", default="127.0.0.1", help="app address (see `dsdm app`)")
+    d.add_argument("--port", type=int, default=0, help="app port")
+    d.set_defaults(func=cmd_demo)
+
     p = sub.add_parser("proxy", help="proxy language models").add_subparsers(
         dest="sub", required=True, metavar="SUB"
     )

@@ -74,7 +74,7 @@ def test_a_reader_process_works_while_a_writer_process_writes(tmp_path, jsonl_fi
         from data_catalog.catalog import Catalog
         from data_catalog.ingest import ingest
         cat = Catalog.open({str(ws)!r})
-        for i in range(8):
+        for i in range(4):
             ingest(cat, f"p{{i}}", [{str(src)!r}])
             job = cat.create_job("w", {{}})
             for k in range(20):
@@ -90,8 +90,8 @@ def test_a_reader_process_works_while_a_writer_process_writes(tmp_path, jsonl_fi
         reads += 1
     assert proc.returncode == 0
     assert reads > 5
-    assert len(cat.list_pools()) == 8
-    assert all(cat.get_pool(f"p{i}")["n_docs"] == 3000 for i in range(8))
+    assert len(cat.list_pools()) == 4
+    assert all(cat.get_pool(f"p{i}")["n_docs"] == 3000 for i in range(4))
 
 
 def test_lock_timeout_is_a_clear_error(tmp_path):
