@@ -1,0 +1,79 @@
+"""Workspace page: pools with counts, sources, token totals and planted labels; add a pool;
+the cost and memory estimate before a featurisation."""
+
+import streamlit as st
+
+from app.components import pool_summary
+from app.state import catalog, forget, query, user_errors, workspace_root
+from data_catalog.ingest import ingest
+from dsdm_engine.launch import PRESET_NAMES, estimate_featurize
+
+st.title("Workspace")
+st.caption(f"Workspace folder: `{workspace_root()}`")
+pools = query("catalog.list_pools")
+if pools.empty:
+    st.info("No pools yet. Add one below, or build the demo workspace with `dsdm demo`.")
+else:
+    st.dataframe(pools, hide_index=True)
+    for pool_id in pools["pool_id"]:
+        with st.expander(f"Pool {pool_id}", expanded=len(pools) == 1):
+            pool_summary(query("catalog.get_pool", pool_id))
+
+st.subheader("Add a pool")
+with st.form("add_pool"):
+    name = st.text_input("Pool name", placeholder="my-pool")
+    upload = st.file_uploader("Upload a file (JSONL, Parquet, CSV, TXT)")
+    path = st.text_input("…or a path on the server (file, folder or glob)")
+    skip_bad = st.checkbox("Skip bad records (and list them) instead of stopping")
+    submitted = st.form_submit_button("Add pool")
+if submitted:
+    with user_errors():
+        if bool(upload) == bool(path.strip()):
+            raise ValueError("upload one file or give one path (not both, not neither)")
+        if upload is not None:
+            dest = catalog().workspace.tmp / "uploads" / upload.name.replace("/", "_")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(upload.getvalue())
+            inputs = [str(dest)]
+        else:
+            inputs = [path.strip()]
+        bar = st.progress(0.0, text="ingesting")
+        report = ingest(
+            catalog(),
+            name.strip(),
+            inputs,
+            skip_bad=skip_bad,
+            progress=lambda d, t, m: bar.progress(min(1.0, d / t) if t else 0.0, m),
+        )
+        forget()
+        st.success(report.summary())
+
+st.subheader("Before featurising: cost and memory estimate")
+if not pools.empty:
+    with st.form("estimate"):
+        c1, c2, c3, c4, c5 = st.columns(5)
+        pool_id = c1.selectbox("Pool", list(pools["pool_id"]))
+        preset = c2.selectbox("Proxy size", PRESET_NAMES, index=1)
+        n_models = c3.number_input("Proxy models", 1, 64, 4)
+        proj_dim = c4.number_input("Projection dim k", 16, 16384, 4096, step=512)
+        device = c5.selectbox("Device", ["cpu", "cuda"])
+        asked = st.form_submit_button("Estimate")
+    if asked:
+        pool = query("catalog.get_pool", pool_id)
+        est = estimate_featurize(
+            n_docs=int(pool["n_docs"]),
+            n_tokens=pool["n_tokens"],
+            k=int(proj_dim),
+            n_models=int(n_models),
+            preset=preset,
+            device=device,
+        )
+        m1, m2, m3 = st.columns(3)
+        m1.metric("time (rough)", f"{est['seconds'] / 60:,.1f} min")
+        m2.metric("feature files on disk", f"{est['feature_bytes'] / 1e9:,.2f} GB")
+        m3.metric("peak memory", f"{est['peak_ram_bytes'] / 1e9:,.1f} GB")
+        st.caption(
+            f"{est['n_chunks']:,} chunks of 128 tokens (one per document when tokens are "
+            f"not counted yet) · {est['n_params']:,} parameters per proxy · timing "
+            "scaled from a 2-core CPU measurement."
+        )

@@ -1,0 +1,408 @@
+"""Read-only queries for the curation app: bounded pages, server-side filters, small aggregates.
+
+Every function takes a `Catalog` and returns at most one page of rows (≤ 1,000) or a small
+aggregate, so nothing large ever leaves DuckDB for the browser. Every value is a bound
+parameter; user search text is matched with `ILIKE` on escaped terms, never pasted into SQL.
+
+Full-text search: DuckDB's `fts` extension is not bundled with the installed duckdb (2.0.1) and
+`INSTALL fts` needs a download, so search is a case-insensitive AND of terms (`ILIKE`), which
+scans 100k documents in well under a second. `fts_available()` reports whether FTS could load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from data_catalog.catalog import Catalog
+from data_catalog.errors import InputError, NotFoundError
+
+MAX_PAGE = 1000
+SNIPPET_CHARS = 240
+
+
+def _limit(limit: int) -> int:
+    return max(1, min(int(limit), MAX_PAGE))
+
+
+def _like_term(term: str) -> str:
+    """`%term%` with LIKE wildcards in the user's term escaped (ESCAPE '\\')."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _df(catalog: Catalog, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    with catalog.connect() as con:
+        return con.execute(sql, list(params)).df()
+
+
+def _one(catalog: Catalog, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+    with catalog.connect() as con:
+        return con.execute(sql, list(params)).fetchone()
+
+
+def fts_available() -> bool:
+    """Whether DuckDB's fts extension loads without a download (it does not in duckdb 2.0.1)."""
+    import duckdb
+
+    try:
+        duckdb.connect().execute("LOAD fts")
+    except duckdb.Error:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------ scores
+def score_sets(catalog: Catalog, task_id: str | None = None) -> pd.DataFrame:
+    """Stored (run, task, pool) score sets with counts, newest run first."""
+    where, params = "", []
+    if task_id:
+        where, params = "WHERE s.task_id = ?", [task_id]
+    return _df(
+        catalog,
+        "SELECT s.run_id, s.task_id, s.pool_id, count(*) AS n_docs, "
+        "min(r.created_at) AS created_at FROM scores s LEFT JOIN runs r USING (run_id) "
+        f"{where} GROUP BY ALL ORDER BY created_at DESC NULLS LAST, s.run_id",
+        params,
+    )
+
+
+def top_documents(
+    catalog: Catalog, run_id: str, task_id: str, k: int = 20, bottom: bool = False
+) -> pd.DataFrame:
+    """The k highest (or lowest) scored documents with score, z-score, percentile and a snippet."""
+    order = "ASC" if bottom else "DESC"
+    return _df(
+        catalog,
+        "SELECT s.doc_id, s.score, s.zscore, s.percentile, d.source, d.n_words, "
+        "d.metadata->>'planted' AS planted, left(d.text, ?) AS snippet "
+        "FROM scores s JOIN documents d ON d.pool_id = s.pool_id AND d.doc_id = s.doc_id "
+        f"WHERE s.run_id = ? AND s.task_id = ? ORDER BY s.score {order}, d.row_idx LIMIT ?",
+        [SNIPPET_CHARS, run_id, task_id, _limit(k)],
+    )
+
+
+def score_histogram(catalog: Catalog, run_id: str, task_id: str, bins: int = 40) -> pd.DataFrame:
+    """Binned score counts (bin_left, bin_right, n_docs, n_planted), computed in DuckDB."""
+    row = _one(
+        catalog,
+        "SELECT min(score), max(score) FROM scores WHERE run_id = ? AND task_id = ?",
+        [run_id, task_id],
+    )
+    if row is None or row[0] is None:
+        return pd.DataFrame(columns=["bin_left", "bin_right", "n_docs", "n_planted"])
+    lo, hi = float(row[0]), float(row[1])
+    width = (hi - lo) / bins if hi > lo else 1.0
+    df = _df(
+        catalog,
+        "SELECT least(floor((s.score - ?) / ?)::INTEGER, ?) AS b, count(*) AS n_docs, "
+        "count(d.metadata->>'planted') AS n_planted "
+        "FROM scores s JOIN documents d ON d.pool_id = s.pool_id AND d.doc_id = s.doc_id "
+        "WHERE s.run_id = ? AND s.task_id = ? GROUP BY b ORDER BY b",
+        [lo, width, bins - 1, run_id, task_id],
+    )
+    df["bin_left"] = lo + df["b"] * width
+    df["bin_right"] = df["bin_left"] + width
+    return df[["bin_left", "bin_right", "n_docs", "n_planted"]]
+
+
+def document_scores(catalog: Catalog, pool_id: str, doc_id: str) -> pd.DataFrame:
+    """This document's score and percentile for every stored (run, task)."""
+    return _df(
+        catalog,
+        "SELECT task_id, run_id, score, zscore, percentile FROM scores "
+        "WHERE pool_id = ? AND doc_id = ? ORDER BY score DESC",
+        [pool_id, doc_id],
+    )
+
+
+def conflicts(
+    catalog: Catalog,
+    run_a: str,
+    task_a: str,
+    run_b: str,
+    task_b: str,
+    limit: int = 50,
+) -> pd.DataFrame:
+    """Documents that help target A (score > 0) but hurt target B (score < 0), strongest first.
+
+    Strength is the smaller of the two percentile distances from the middle, so a document
+    near the top for A and near the bottom for B ranks first.
+    """
+    return _df(
+        catalog,
+        "SELECT a.doc_id, a.score AS score_a, a.percentile AS pct_a, b.score AS score_b, "
+        "b.percentile AS pct_b, d.source, left(d.text, ?) AS snippet "
+        "FROM scores a JOIN scores b ON b.doc_id = a.doc_id AND b.pool_id = a.pool_id "
+        "JOIN documents d ON d.pool_id = a.pool_id AND d.doc_id = a.doc_id "
+        "WHERE a.run_id = ? AND a.task_id = ? AND b.run_id = ? AND b.task_id = ? "
+        "AND a.score > 0 AND b.score < 0 "
+        "ORDER BY least(a.percentile - 50, 50 - b.percentile) DESC, d.row_idx LIMIT ?",
+        [SNIPPET_CHARS, run_a, task_a, run_b, task_b, _limit(limit)],
+    )
+
+
+@dataclass(frozen=True)
+class PlantedReport:
+    """How well the lowest scores find planted (known-bad) documents."""
+
+    k: int
+    n_planted_in_bottom_k: int
+    precision: float
+    base_rate: float
+    n_planted: int
+    n_docs: int
+
+
+def planted_precision(catalog: Catalog, run_id: str, task_id: str, k: int) -> PlantedReport:
+    """Precision of the bottom-k scores against the pool's planted labels (ties: pool order)."""
+    row = _one(
+        catalog,
+        "SELECT count(*), count(d.metadata->>'planted') FROM scores s "
+        "JOIN documents d ON d.pool_id = s.pool_id AND d.doc_id = s.doc_id "
+        "WHERE s.run_id = ? AND s.task_id = ?",
+        [run_id, task_id],
+    )
+    n_docs, n_planted = int(row[0]), int(row[1])
+    if not 0 < k <= n_docs:
+        raise InputError(f"k must be between 1 and the {n_docs} scored documents, not {k}")
+    hits = _one(
+        catalog,
+        "SELECT count(planted) FROM (SELECT d.metadata->>'planted' AS planted FROM scores s "
+        "JOIN documents d ON d.pool_id = s.pool_id AND d.doc_id = s.doc_id "
+        "WHERE s.run_id = ? AND s.task_id = ? ORDER BY s.score, d.row_idx LIMIT ?)",
+        [run_id, task_id, int(k)],
+    )[0]
+    return PlantedReport(
+        k, int(hits), hits / k, n_planted / n_docs if n_docs else 0.0, n_planted, n_docs
+    )
+
+
+# ------------------------------------------------------------------ documents
+def search_documents(
+    catalog: Catalog,
+    pool_id: str,
+    query: str = "",
+    *,
+    sources: Sequence[str] = (),
+    min_words: int | None = None,
+    max_words: int | None = None,
+    run_id: str | None = None,
+    task_id: str | None = None,
+    min_score: float | None = None,
+    max_score: float | None = None,
+    order: str = "pool",
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[pd.DataFrame, int]:
+    """One page of matching documents (snippets, not full text) and the total match count.
+
+    `query`: whitespace-separated terms, all must occur (case-insensitive). With `run_id` and
+    `task_id`, each row carries its score and percentile and score filters apply; `order` is
+    "pool" (ingest order), "score_desc" or "score_asc".
+    """
+    if order not in ("pool", "score_desc", "score_asc"):
+        raise InputError(f"order must be pool, score_desc or score_asc, not {order!r}")
+    scored = bool(run_id and task_id)
+    if not scored and (min_score is not None or max_score is not None or order != "pool"):
+        raise InputError("score filters and score order need a target with stored scores")
+    where, params = ["d.pool_id = ?"], [pool_id]
+    for term in query.split():
+        where.append("d.text ILIKE ? ESCAPE '\\'")
+        params.append(_like_term(term))
+    if sources:
+        where.append("list_contains(?, d.source)")
+        params.append(list(sources))
+    for value, cond in ((min_words, "d.n_words >= ?"), (max_words, "d.n_words <= ?")):
+        if value is not None:
+            where.append(cond)
+            params.append(int(value))
+    join, cols = "", "NULL::DOUBLE AS score, NULL::DOUBLE AS percentile"
+    if scored:
+        join = "JOIN scores s ON s.pool_id = d.pool_id AND s.doc_id = d.doc_id "
+        join += "AND s.run_id = ? AND s.task_id = ?"
+        params = [run_id, task_id, *params]
+        cols = "s.score, s.percentile"
+        for value, cond in ((min_score, "s.score >= ?"), (max_score, "s.score <= ?")):
+            if value is not None:
+                where.append(cond)
+                params.append(float(value))
+    sql_from = f"FROM documents d {join} WHERE {' AND '.join(where)}"
+    sort = {
+        "pool": "d.row_idx",
+        "score_desc": "s.score DESC, d.row_idx",
+        "score_asc": "s.score ASC, d.row_idx",
+    }[order]
+    with catalog.connect() as con:
+        total = con.execute(f"SELECT count(*) {sql_from}", params).fetchone()[0]
+        page = con.execute(
+            f"SELECT d.doc_id, d.source, d.n_words, {cols}, d.metadata->>'planted' AS planted, "
+            f"left(d.text, ?) AS snippet {sql_from} ORDER BY {sort} LIMIT ? OFFSET ?",
+            [SNIPPET_CHARS, *params, _limit(limit), max(0, int(offset))],
+        ).df()
+    return page, int(total)
+
+
+def get_document(catalog: Catalog, pool_id: str, doc_id: str) -> dict[str, Any]:
+    """One document with full text and metadata."""
+    df = catalog.documents(pool_id, ids=[doc_id], limit=1)
+    if df.empty:
+        raise NotFoundError(f"document {doc_id!r} is not in pool {pool_id!r}")
+    return df.iloc[0].to_dict()
+
+
+def find_document_pool(catalog: Catalog, doc_id: str) -> str | None:
+    """The first pool holding `doc_id` (ids are content hashes, so usually exactly one)."""
+    row = _one(
+        catalog, "SELECT pool_id FROM documents WHERE doc_id = ? ORDER BY pool_id LIMIT 1", [doc_id]
+    )
+    return row[0] if row else None
+
+
+def pool_columns(catalog: Catalog, pool_id: str) -> pd.DataFrame:
+    """doc_id, source and length of every pool document (for composition; stays server-side)."""
+    return _df(
+        catalog,
+        "SELECT doc_id, source, coalesce(n_tokens, n_words) AS n_tokens FROM documents "
+        "WHERE pool_id = ? ORDER BY row_idx",
+        [pool_id],
+    )
+
+
+def pool_sources(catalog: Catalog, pool_id: str) -> list[str]:
+    df = _df(
+        catalog,
+        "SELECT DISTINCT source FROM documents WHERE pool_id = ? ORDER BY source",
+        [pool_id],
+    )
+    return list(df["source"])
+
+
+# ------------------------------------------------------------------ selections
+def selections_containing(catalog: Catalog, doc_id: str) -> pd.DataFrame:
+    """Every selection that includes `doc_id`, with the document's rank in it."""
+    return _df(
+        catalog,
+        "SELECT s.selection_id, s.name, s.method, s.task_id, m.rank, s.n_members, s.created_at "
+        "FROM selection_members m JOIN selections s USING (selection_id) "
+        "WHERE m.doc_id = ? ORDER BY s.created_at DESC LIMIT ?",
+        [doc_id, MAX_PAGE],
+    )
+
+
+def latest_selections(
+    catalog: Catalog, pool_id: str, task_id: str | None, methods: Sequence[str]
+) -> dict[str, str]:
+    """The newest selection id per method for (pool, task); a method that ignores the target
+    (random) falls back to its newest selection on the pool."""
+    out: dict[str, str] = {}
+    with catalog.connect() as con:
+        for method in methods:
+            row = con.execute(
+                "SELECT selection_id FROM selections WHERE pool_id = ? AND method = ? "
+                "AND (task_id IS NOT DISTINCT FROM ? OR (? = 'random')) "
+                "ORDER BY (task_id IS NOT DISTINCT FROM ?) DESC, created_at DESC LIMIT 1",
+                [pool_id, method, task_id, method, task_id],
+            ).fetchone()
+            if row:
+                out[method] = row[0]
+    return out
+
+
+def selection_top_ids(catalog: Catalog, selection_id: str, k: int | None = None) -> list[str]:
+    """The first k ids of a selection in rank order (all of them with k=None)."""
+    params: list[Any] = [selection_id]
+    cap = ""
+    if k is not None:
+        cap, params = " AND rank <= ?", [selection_id, int(k)]
+    df = _df(
+        catalog,
+        f"SELECT doc_id FROM selection_members WHERE selection_id = ?{cap} ORDER BY rank",
+        params,
+    )
+    return list(df["doc_id"])
+
+
+def selection_scores(catalog: Catalog, selection_id: str) -> np.ndarray:
+    """The member scores of a selection (server-side, for histograms)."""
+    df = _df(
+        catalog,
+        "SELECT score FROM selection_members WHERE selection_id = ? AND score IS NOT NULL",
+        [selection_id],
+    )
+    return df["score"].to_numpy(dtype=float)
+
+
+def picked_by_a_not_b(
+    catalog: Catalog, sel_a: str, sel_b: str, k: int, limit: int = 100, offset: int = 0
+) -> tuple[pd.DataFrame, int]:
+    """Documents in A's top-k but not in B's top-k, in A's rank order: one page and the total."""
+    base = (
+        "FROM selection_members a JOIN selections s ON s.selection_id = a.selection_id "
+        "JOIN documents d ON d.pool_id = s.pool_id AND d.doc_id = a.doc_id "
+        "WHERE a.selection_id = ? AND a.rank <= ? AND a.doc_id NOT IN "
+        "(SELECT doc_id FROM selection_members WHERE selection_id = ? AND rank <= ?)"
+    )
+    params = [sel_a, int(k), sel_b, int(k)]
+    with catalog.connect() as con:
+        total = con.execute(f"SELECT count(*) {base}", params).fetchone()[0]
+        page = con.execute(
+            f"SELECT a.rank, a.doc_id, a.score, d.source, d.n_words, left(d.text, ?) AS snippet "
+            f"{base} ORDER BY a.rank LIMIT ? OFFSET ?",
+            [SNIPPET_CHARS, *params, _limit(limit), max(0, int(offset))],
+        ).df()
+    return page, int(total)
+
+
+def evaluation_results(catalog: Catalog, task_id: str) -> pd.DataFrame:
+    """Held-out loss per (method, budget), averaged over seeds: method, budget, loss, loss_std."""
+    return _df(
+        catalog,
+        "SELECT s.method, e.budget_tokens AS budget, avg(e.heldout_loss) AS loss, "
+        "coalesce(stddev_samp(e.heldout_loss), 0) AS loss_std, count(*) AS n_seeds "
+        "FROM evaluations e JOIN selections s USING (selection_id) "
+        "WHERE e.task_id = ? AND e.budget_tokens > 0 GROUP BY ALL ORDER BY 1, 2",
+        [task_id],
+    )
+
+
+def selection_composition(
+    catalog: Catalog, selection_id: str, k: int | None = None
+) -> pd.DataFrame:
+    """Per-source counts and shares of a selection's top k next to the pool's, in one query.
+
+    Same columns as `dsdm_engine.metrics.composition`: source, n_docs, frac_docs,
+    pool_frac_docs, n_tokens, frac_tokens, pool_frac_tokens (tokens: exact counts when the
+    pool has them, else pre-token word counts). One row per pool source, sorted by source.
+    """
+    return _df(
+        catalog,
+        """
+        WITH sel AS (SELECT pool_id FROM selections WHERE selection_id = ?),
+        pool AS (
+            SELECT d.source, d.doc_id, coalesce(d.n_tokens, d.n_words) AS tok
+            FROM documents d JOIN sel USING (pool_id)
+        ),
+        picked AS (
+            SELECT doc_id FROM selection_members WHERE selection_id = ? AND rank <= ?
+        ),
+        agg AS (
+            SELECT p.source, count(*) AS pool_docs, sum(p.tok) AS pool_tok,
+                   count(k.doc_id) AS n_docs,
+                   coalesce(sum(p.tok) FILTER (WHERE k.doc_id IS NOT NULL), 0) AS n_tokens
+            FROM pool p LEFT JOIN picked k USING (doc_id) GROUP BY p.source
+        )
+        SELECT source, n_docs::BIGINT AS n_docs,
+               coalesce(n_docs / nullif(sum(n_docs) OVER (), 0), 0) AS frac_docs,
+               pool_docs / sum(pool_docs) OVER () AS pool_frac_docs,
+               n_tokens::BIGINT AS n_tokens,
+               coalesce(n_tokens / nullif(sum(n_tokens) OVER (), 0), 0) AS frac_tokens,
+               pool_tok / sum(pool_tok) OVER () AS pool_frac_tokens
+        FROM agg ORDER BY source
+        """,
+        [selection_id, selection_id, 2**31 - 1 if k is None else int(k)],
+    )

@@ -1,0 +1,233 @@
+"""Real-browser test: the app served on a free loopback port, driven by Debian Chromium.
+
+One session end to end on the tiny workspace: create a target task from pasted examples, run a
+DsDm and a random selection from the Jobs page (real detached `dsdm select` processes), open
+Compare and Inspect, export a Parquet subset and check the downloaded file against its manifest.
+Screenshots of every page go to `artifacts_ci/screenshots/` (gitignored; kept by CI).
+
+The DsDm scores for the pasted target are written by the test (the stand-in scorer of
+`tiny_ws.py`) while the server runs, in place of `dsdm score`, which needs trained proxies;
+this also exercises the app reading while another process writes the catalog.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from tiny_ws import POOL, build_tiny_workspace, stand_in_scores
+
+from data_catalog.catalog import Catalog
+from dsdm_engine.cli_app import free_port, server_command, server_env
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "artifacts_ci" / "screenshots"
+TIMEOUT_MS = 60_000
+PASTED = (
+    "Whisk the eggs with sugar, then fold in the flour and bake the cake.\n\n"
+    "Simmer the onions in butter until golden, then add the stock.\n\n"
+    "Grill the fish with lemon and garlic for ten minutes.\n\n"
+    "Knead the dough, let it rise, and bake the bread until crusty."
+)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Catalog]]:
+    cat = build_tiny_workspace(tmp_path / "ws")
+    port = free_port("127.0.0.1", 8600)
+    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        server_command("127.0.0.1", port), env=server_env(cat.workspace.root),
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the app server did not start:\n{(tmp_path / 'server.log').read_text()}")
+        time.sleep(0.2)
+    try:
+        yield url, cat
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+
+
+def open_page(page, url: str, heading: str) -> None:
+    page.goto(url)
+    page.get_by_role("heading", name=heading).first.wait_for(timeout=TIMEOUT_MS)
+    settle(page)
+
+
+def settle(page) -> None:
+    """Wait until the script run that builds the page has finished."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+
+
+def shoot(page, name: str) -> None:
+    """Screenshot once every element has rendered (no skeletons, charts and tables drawn)."""
+    from playwright.sync_api import expect
+
+    settle(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
+    charts = page.get_by_test_id("stPlotlyChart")
+    expect(charts.locator(".js-plotly-plot")).to_have_count(charts.count())
+    tables = page.get_by_test_id("stDataFrame")
+    for i in range(tables.count()):
+        expect(tables.nth(i).locator("canvas").first).to_be_attached()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick `option` in the Streamlit selectbox labelled `label` (retrying while the page
+    re-renders under the pointer)."""
+    box = page.get_by_label(label, exact=True)
+    for attempt in range(5):
+        box.click()
+        choice = page.get_by_role("option", name=option, exact=True)
+        try:
+            choice.wait_for(timeout=5_000)
+            choice.click()
+            break
+        except Exception:  # noqa: BLE001 - the dropdown closed or never opened: try again
+            page.keyboard.press("Escape")
+            if attempt == 4:
+                raise
+
+
+def test_a_curation_session_in_a_real_browser(server, tmp_path: Path):
+    if not CHROMIUM.exists():
+        pytest.fail(
+            "Debian chromium is missing at /usr/bin/chromium: `make test` installs it "
+            "(apt-get install -y chromium chromium-driver)"
+        )
+    from playwright.sync_api import expect, sync_playwright
+
+    url, cat = server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking"],
+        )  # fmt: skip
+        page = browser.new_page(viewport={"width": 1400, "height": 2600}, accept_downloads=True)
+        page.set_default_timeout(TIMEOUT_MS)
+        expect.set_options(timeout=TIMEOUT_MS)
+        try:
+            session(page, url, cat, tmp_path)
+        except Exception:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "failure.png"))
+            raise
+        finally:
+            browser.close()
+    check_export(cat, tmp_path)
+
+
+def session(page, url: str, cat: Catalog, tmp_path: Path) -> None:
+    """The user's clicks, page by page; screenshots of each."""
+    from playwright.sync_api import expect
+
+    open_page(page, f"{url}/", "Workspace")
+    expect(page.get_by_text("Pool tiny")).to_be_visible()
+    shoot(page, "1-workspace")
+
+    open_page(page, f"{url}/targets", "Target tasks")
+    page.get_by_label("Name", exact=True).fill("soup")
+    page.get_by_label("Pasted examples: one per paragraph, or JSONL prompt/completion").fill(PASTED)
+    page.get_by_role("button", name="Create target task").click()
+    expect(page.get_by_text("Target soup@v1 created")).to_be_visible()
+    shoot(page, "2-targets")
+
+    # Stand-in for `dsdm score` (see the module docstring), written while the app serves.
+    texts = [e.prompt + e.completion for e in cat.target_examples("soup@v1", "selection")]
+    docs = cat.documents(POOL, limit=1000)
+    run = cat.create_run(
+        "scores", {"stand_in": "word-share"}, "browser", pool_id=POOL, task_id="soup@v1"
+    )
+    cat.save_scores(
+        run,
+        "soup@v1",
+        POOL,
+        list(docs["doc_id"]),
+        np.asarray(stand_in_scores(list(docs["text"]), texts)),
+    )
+    cat.set_run_status(run, "done")
+
+    open_page(page, f"{url}/jobs", "Jobs")
+    choose(page, "Target task", "soup@v1")
+    page.get_by_label("k documents (selection)").fill("8")
+    page.get_by_role("button", name="Launch").click()
+    launched = page.get_by_role("status").filter(has_text="Launched")
+    expect(launched.filter(has_text="--method dsdm")).to_be_visible()
+    choose(page, "Method (selection)", "random")
+    page.get_by_role("button", name="Launch").click()
+    expect(launched.filter(has_text="--method random")).to_be_visible()
+    expect(page.get_by_text("exited (exit 0)")).to_have_count(2, timeout=120_000)
+    shoot(page, "3-jobs")
+    sels = cat.list_selections(POOL)
+    soup = sels[sels["task_id"] == "soup@v1"].set_index("method")
+    assert set(soup.index) == {"dsdm", "random"}, sels
+
+    open_page(
+        page,
+        f"{url}/compare?target=soup@v1&pool={POOL}&method=dsdm,random",
+        "Compare selection methods",
+    )
+    expect(page.locator(".js-plotly-plot")).to_have_count(3)  # no evaluations for soup
+    expect(page.get_by_text("Rank correlation")).to_be_visible()
+    shoot(page, "4-compare")
+
+    open_page(page, f"{url}/inspect?target=soup@v1&pool={POOL}", "Inspect documents")
+    expect(page.get_by_text("Most helpful", exact=True)).to_be_visible()
+    expect(page.get_by_text("positive = predicted to lower target loss").first).to_be_visible()
+    shoot(page, "5-inspect")
+
+    open_page(page, f"{url}/harmful?target=soup@v1", "Harmful data")
+    shoot(page, "6-harmful")
+
+    sel_id = soup.loc["dsdm", "selection_id"]
+    open_page(page, f"{url}/export?selection={sel_id}", "Export a subset")
+    expect(page.get_by_text('"method": "dsdm"')).to_be_visible()  # the manifest preview
+    page.get_by_role("button", name="Write export").click()
+    expect(page.get_by_text("Wrote 8 rows")).to_be_visible()
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Download data.parquet").click()
+    data = tmp_path / "data.parquet"
+    dl.value.save_as(data)
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Download manifest.json").click()
+    dl.value.save_as(tmp_path / "manifest.json")
+    shoot(page, "7-export")
+
+
+def check_export(cat: Catalog, tmp_path: Path) -> None:
+    """The downloaded Parquet file is the selection, and the manifest describes it."""
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    data = tmp_path / "data.parquet"
+    table = pq.read_table(data).to_pandas()
+    members = cat.selection_members(manifest["selection_id"])
+    assert list(table["id"]) == list(members["doc_id"]) and len(table) == 8
+    assert manifest["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert (manifest["method"], manifest["target_task_id"], manifest["row_count"]) == (
+    "dsdm", "soup@v1", 8)  # fmt: skip
+    assert list(Path(cat.workspace.exports).glob("*/data.parquet"))  # findable in exports/

@@ -1,0 +1,113 @@
+"""The job launcher: detached `dsdm` processes with a log, an exit code, and their job rows."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from data_catalog.catalog import Catalog
+from dsdm_engine import launch as launcher
+
+
+def wait_exit(root: Path, launch: launcher.Launch, timeout_s: float = 60) -> launcher.Launch:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        now = launcher.refresh(launch)
+        if now.state != "running":
+            return now
+        time.sleep(0.1)
+    raise AssertionError(f"{launch.command} still running after {timeout_s} s")
+
+
+def test_a_launched_ingest_records_its_job_log_and_exit_code(tmp_path: Path):
+    cat = Catalog.open(tmp_path / "ws")
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "one document"}\n{"text": "two documents"}\n')
+    started = launcher.launch_cli(cat.workspace.root, ["pool", "add", "p", str(data)], "ingest")
+    done = wait_exit(cat.workspace.root, started)
+    assert (done.state, done.returncode) == ("exited", 0)
+    assert "2 documents added" in launcher.log_tail(done)
+    jobs = launcher.jobs_of(done, cat.list_jobs())
+    assert list(jobs["status"]) == ["done"] and list(jobs["kind"]) == ["ingest"]
+    [listed] = launcher.list_launches(cat.workspace.root)
+    assert listed.launch_id == done.launch_id and listed.state == "exited"
+
+
+def test_a_command_that_fails_before_any_job_says_why(tmp_path: Path):
+    root = Catalog.open(tmp_path / "ws").workspace.root
+    started = launcher.launch_cli(root, ["no-such-command"], "select")
+    done = wait_exit(root, started)
+    assert done.returncode == 2
+    assert "invalid choice" in launcher.log_tail(done)
+
+
+def test_a_failing_job_records_its_error(tmp_path: Path):
+    cat = Catalog.open(tmp_path / "ws")
+    started = launcher.launch_cli(cat.workspace.root, ["pool", "add", "p", "missing.jsonl"], "x")
+    done = wait_exit(cat.workspace.root, started)
+    assert done.returncode == 2
+    [job] = launcher.jobs_of(done, cat.list_jobs()).to_dict("records")
+    assert job["status"] == "failed" and "missing.jsonl" in job["error"]
+
+
+def test_stop_ends_a_running_launch(tmp_path: Path):
+    root = Catalog.open(tmp_path / "ws").workspace.root
+    started = launcher.launch_cli(root, ["workspace", "info"], "x")
+    launcher.stop(started, grace_s=5)
+    assert wait_exit(root, started).state in ("exited", "vanished")
+
+
+def test_stage_args_builds_argument_lists_without_a_shell():
+    args = launcher.stage_args(
+        "select",
+        pool="p",
+        target="t@v1",
+        method="dsdm",
+        k=10,
+        seed=0,
+        extra="--name 'my sel; rm -rf /'",
+    )
+    assert args == [
+        "select",
+        "--method",
+        "dsdm",
+        "--pool",
+        "p",
+        "--target",
+        "t@v1",
+        "--k",
+        "10",
+        "--seed",
+        "0",
+        "--name",
+        "my sel; rm -rf /",
+    ]
+    assert launcher.stage_args("proxy", pool="p", target="t", k=3) == [
+        "proxy", "train", "--pool", "p"]  # fmt: skip
+    assert launcher.stage_args("demo", pool="p") == ["demo", "--no-app"]
+    with pytest.raises(ValueError, match="known stages"):
+        launcher.stage_args("nope")
+    with pytest.raises(ValueError, match="extra arguments"):
+        launcher.stage_args("score", extra="'unclosed")
+
+
+def test_featurize_estimate_scales_with_pool_models_and_device():
+    small = launcher.estimate_featurize(n_tokens=128_000, n_models=1, k=1024, preset="small")
+    assert small["n_chunks"] == 1000 and small["feature_bytes"] == 1000 * 1024 * 4
+    big = launcher.estimate_featurize(n_tokens=128_000, n_models=4, k=1024, preset="small")
+    assert big["feature_bytes"] == 4 * small["feature_bytes"]
+    assert big["seconds"] == pytest.approx(4 * small["seconds"])
+    gpu = launcher.estimate_featurize(n_tokens=128_000, n_models=4, k=1024, device="cuda")
+    assert gpu["seconds"] < big["seconds"]
+    assert launcher.estimate_featurize(n_docs=500)["n_chunks"] == 500  # no token counts yet
+    assert launcher.estimate_featurize(n_docs=10, preset="125m")["n_params"] > 80e6
+    with pytest.raises(ValueError):
+        launcher.estimate_featurize(n_tokens=-1)
+
+
+def test_preset_names_match_the_models_module():
+    from dsdm_engine.models import PRESETS
+
+    assert launcher.PRESET_NAMES == tuple(PRESETS)

@@ -1,0 +1,240 @@
+"""AppTest page tests on the tiny workspace: every page renders its elements without an
+exception, widgets interact, and user errors appear as messages that change nothing stored."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from data_catalog.catalog import Catalog
+from dsdm_engine import launch as launcher
+
+# Another process writing the catalog in short transactions, as a long job does.
+WRITER = """
+import sys, numpy as np
+from data_catalog.catalog import Catalog
+cat = Catalog.open(sys.argv[1])
+ids = cat.doc_ids("tiny")
+job = cat.create_job("score", {})
+for i in range(10_000):
+    scores = np.random.default_rng(i).random(len(ids))
+    cat.save_scores("writer-run", "cooking@v1", "tiny", ids, scores)
+    cat.update_job(job, status="running", done=i, total=10_000)
+"""
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+
+
+def open_page(page: str, **params: str) -> AppTest:
+    """Run the app once (so navigation registers its pages), then open `page`."""
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(elements) -> list[str]:
+    return [str(e.value) for e in elements]
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_workspace_page_shows_pools_sources_planted_and_estimate(tiny_workspace: Catalog):
+    at = open_page("workspace")
+    assert texts(at.title) == ["Workspace"]
+    first = next(iter(at.main.children.values()))
+    assert type(first).__name__ == "Title"  # nothing stray (e.g. "magic" output) before it
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["documents"] == "24"
+    assert any("Planted labels" in m for m in texts(at.markdown))
+    at.number_input[0].set_value(8)  # proxy models
+    next(b for b in at.button if b.label == "Estimate").click().run()
+    metrics = {m.label: m.value for m in ok(at).metric}
+    assert "feature files on disk" in metrics and "peak memory" in metrics
+    assert any("24 chunks" in c for c in texts(at.caption))
+
+
+def test_workspace_add_pool_from_path_and_bad_file(tiny_workspace: Catalog, tmp_path: Path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{"text": 5}\n')
+    at = open_page("workspace")
+    at.text_input[0].set_value("second")
+    at.text_input[1].set_value(str(bad))
+    at.button[0].click().run()
+    assert "line 2" in " ".join(texts(ok(at).error))
+    assert list(tiny_workspace.list_pools()["pool_id"]) == ["tiny"]  # nothing stored
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"text": "a new document"}\n{"text": "another one"}\n')
+    at.text_input[1].set_value(str(good))
+    at.button[0].click().run()
+    assert "2 documents added" in " ".join(texts(ok(at).success))
+    assert list(tiny_workspace.list_pools()["pool_id"]) == ["tiny", "second"]
+
+
+def test_targets_page_creates_a_task_from_pasted_examples(tiny_workspace: Catalog):
+    at = open_page("targets")
+    at.text_input[0].set_value("soup")
+    at.text_area[0].set_value(
+        "Simmer the soup with garlic.\n\nSalt the pasta water well.\n\n"
+        "Roast the peppers.\n\nBake the bread."
+    )
+    at.button[0].click().run()
+    assert "soup@v1 created" in " ".join(texts(ok(at).success))
+    task = tiny_workspace.get_target_task("soup")
+    assert (task["n_selection"], task["n_heldout"]) == (2, 2)
+    assert at.query_params["target"] == "soup@v1"
+    assert any(m.label == "held out" and m.value == "2" for m in at.metric)
+    at.radio[1].set_value("heldout").run()  # show only the held-out split
+    assert ok(at).dataframe
+
+
+def test_targets_page_rejects_an_empty_paste_and_changes_nothing(tiny_workspace: Catalog):
+    before = len(tiny_workspace.list_target_tasks())
+    at = open_page("targets")
+    at.text_input[0].set_value("empty")
+    at.text_area[0].set_value("   \n\n ")
+    at.button[0].click().run()
+    assert "empty" in " ".join(texts(ok(at).error))
+    assert len(tiny_workspace.list_target_tasks()) == before
+
+
+def test_jobs_page_shows_progress_and_cancels(tiny_workspace: Catalog):
+    job_id = tiny_workspace.create_job("score", {"pool": "tiny"})  # pid = this (live) process
+    tiny_workspace.update_job(
+        job_id, status="running", done=3, total=10, rate=1.5, eta_s=4.7, message="shard 3"
+    )
+    failed = tiny_workspace.create_job("featurize", {})
+    tiny_workspace.update_job(failed, status="failed", message="out of disk", error="out of disk")
+    at = open_page("jobs")
+    bars = at.get("progress")
+    assert any("3/10" in p.proto.text and "ETA 5 s" in p.proto.text for p in bars)
+    assert any("out of disk" in e for e in texts(at.error))
+    cancel = [b for b in at.button if b.label == "Cancel"]
+    cancel[0].click().run()
+    assert tiny_workspace.get_job(job_id)["cancel_requested"]
+
+
+def test_jobs_page_refuses_k_larger_than_the_pool(tiny_workspace: Catalog):
+    at = open_page("jobs")
+    at.number_input[0].set_value(25)  # the pool has 24 documents
+    at.button[0].click().run()
+    assert "larger than pool tiny" in " ".join(texts(ok(at).error))
+    logs = tiny_workspace.workspace.artifacts / "logs"
+    assert not logs.exists() or not list(logs.glob("*.json"))  # nothing launched
+
+
+def test_jobs_page_shows_why_a_launch_failed(tiny_workspace: Catalog):
+    at = open_page("jobs")
+    at.number_input[0].set_value(5)
+    at.text_input[0].set_value("--no-such-flag")
+    at.button[0].click().run()
+    assert any("Launched" in s for s in texts(ok(at).success))
+    [launch] = launcher.list_launches(tiny_workspace.workspace.root)
+    deadline = time.monotonic() + 60
+    while launcher.refresh(launch).state == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    at.run()
+    assert "failed before it started a job" in " ".join(texts(ok(at).error))
+    assert any("unrecognized arguments: --no-such-flag" in c.value for c in at.code)
+
+
+def test_pages_keep_reading_while_another_process_writes(tiny_workspace: Catalog):
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tiny_workspace.workspace.root)])
+    try:
+        for _ in range(3):
+            for page in ("inspector", "compare", "harmful", "jobs"):
+                open_page(page, target="cooking@v1")
+    finally:
+        writer.terminate()
+        writer.wait(timeout=30)
+    jobs = tiny_workspace.list_jobs()
+    assert jobs["done"].max() > 3  # the writer really wrote while the pages rendered
+
+
+def test_compare_page_renders_metrics_and_diff(tiny_workspace: Catalog):
+    at = open_page("compare", target="cooking@v1", method="dsdm,random")
+    assert texts(at.title) == ["Compare selection methods"]
+    assert len(at.get("plotly_chart")) == 4  # overlap, composition, histograms, loss curves
+    frames = [d.value for d in at.dataframe]
+    corr = next(f for f in frames if "spearman" in f.columns)
+    assert corr.iloc[0]["shared docs"] >= 0
+    mult = next(f for f in frames if "compute multiplier" in f.columns)
+    assert set(mult["method"]) == {"dsdm"}
+    assert any("not in random's" in c for c in texts(at.caption))
+    at.multiselect[0].set_value(["dsdm", "random", "dsir"]).run()
+    assert any("dsir" in i for i in texts(ok(at).info))
+    assert at.query_params["method"] == "dsdm,random,dsir"
+
+
+def test_inspect_page_top_bottom_search_and_document(tiny_workspace: Catalog):
+    at = open_page("inspector", target="cooking@v1")
+    assert any("positive = predicted to lower target loss" in c for c in texts(at.caption))
+    assert any("Most helpful" in m for m in texts(at.markdown))
+    at.text_input[0].set_value("pasta")
+    at.button[0].click().run()  # the search form's submit
+    assert any(c.startswith("1 matching") for c in texts(ok(at).caption))
+    doc_id = tiny_workspace.documents("tiny", limit=1)["doc_id"][0]
+    at = open_page("inspector", target="cooking@v1", doc=doc_id)
+    assert any(doc_id in s for s in texts(at.subheader))
+    assert len(at.dataframe) >= 2  # its scores and the selections that include it
+
+
+def test_inspect_page_unknown_document_is_a_message(tiny_workspace: Catalog):
+    at = open_page("inspector", doc="no-such-doc")
+    assert "not in pool" in " ".join(texts(at.error))
+
+
+def test_harmful_page_precision_conflicts_and_exclusion(tiny_workspace: Catalog):
+    at = open_page("harmful", target="cooking@v1")
+    assert any(m.label.startswith("precision@") for m in at.metric)
+    assert at.get("plotly_chart")
+    at2 = open_page("harmful", target="finance@v1")
+    assert any("Helps one target" in s for s in texts(at2.subheader))
+    exclude_all = next(b for b in at.button if b.label.startswith("Exclude all"))
+    exclude_all.click().run()
+    assert "added to tiny's exclusion list" in " ".join(texts(ok(at).success))
+    assert len(tiny_workspace.exclusions("tiny")) == 20
+
+
+def test_export_page_previews_writes_and_refuses_overwrite(tiny_workspace: Catalog):
+    at = open_page("export")
+    manifest = json.loads(at.code[0].value)
+    assert manifest["format"] == "parquet" and "sha256" not in manifest
+    write = next(b for b in at.button if b.label == "Write export")
+    write.click().run()
+    assert any("Wrote 8 rows" in s for s in texts(ok(at).success))
+    assert at.get("download_button")
+    folder = Path(tiny_workspace.workspace.exports)
+    assert any(p.name == "data.parquet" for p in folder.rglob("*.parquet"))
+    next(b for b in at.button if b.label == "Write export").click().run()
+    assert "already exists" in " ".join(texts(ok(at).error))
+
+
+@pytest.mark.parametrize("page", ["compare", "inspect", "harmful"])
+def test_a_shared_url_opens_its_page_with_its_target(tiny_workspace: Catalog, page: str):
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.query_params.update({"page": page, "target": "finance@v1"})
+    at.run()
+    assert not at.exception
+    assert at.query_params["page"] == page
+    assert "finance@v1" in [s.value for s in at.selectbox if s.label == "Target task"]
+
+
+def test_empty_workspace_renders_hints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("DSDM_WORKSPACE", str(tmp_path / "empty"))
+    for page in ("workspace", "targets", "jobs", "compare", "inspector", "harmful", "export"):
+        at = open_page(page)
+        assert at.info or at.title, page
+    assert os.environ["DSDM_WORKSPACE"].endswith("empty")

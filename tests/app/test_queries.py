@@ -1,0 +1,105 @@
+"""`data_catalog.queries`: bounded pages, bound parameters, filters and aggregates, on a file."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from data_catalog import queries
+from data_catalog.catalog import Catalog
+from data_catalog.errors import InputError, NotFoundError
+
+
+def run_of(cat: Catalog, task: str) -> str:
+    sets = queries.score_sets(cat, task)
+    return sets["run_id"].iloc[0]
+
+
+def test_search_terms_are_data_not_sql_or_wildcards(tiny_workspace: Catalog):
+    page, total = queries.search_documents(tiny_workspace, "tiny", "pasta")
+    assert total == 1 and "pasta" in page["snippet"][0]
+    for hostile in ("%", "_x_", "' OR 1=1 --", "\\"):
+        assert queries.search_documents(tiny_workspace, "tiny", hostile)[1] == 0
+    page, total = queries.search_documents(tiny_workspace, "tiny", "_")  # a literal underscore
+    assert total == 1 and "parse_config" in page["snippet"][0]
+
+
+def test_search_filters_page_and_orders_server_side(tiny_workspace: Catalog):
+    run = run_of(tiny_workspace, "cooking@v1")
+    _, total = queries.search_documents(tiny_workspace, "tiny")
+    assert total == 24
+    page, total = queries.search_documents(tiny_workspace, "tiny", limit=5, offset=20)
+    assert total == 24 and len(page) == 4
+    page, total = queries.search_documents(tiny_workspace, "tiny", sources=("junk",))
+    assert total == 4 and set(page["planted"]) == {"garbled"}
+    page, _ = queries.search_documents(
+        tiny_workspace, "tiny", run_id=run, task_id="cooking@v1", order="score_desc", min_score=0.0
+    )
+    assert (page["score"] >= 0).all() and page["score"].is_monotonic_decreasing
+    assert page["source"].iloc[0] == "cooking"
+    page, _ = queries.search_documents(tiny_workspace, "tiny", min_words=20, max_words=22)
+    assert page["n_words"].between(20, 22).all()
+    with pytest.raises(InputError, match="need a target"):
+        queries.search_documents(tiny_workspace, "tiny", min_score=0.1)
+
+
+def test_pages_are_capped_at_a_thousand_rows(tiny_workspace: Catalog):
+    run = run_of(tiny_workspace, "cooking@v1")
+    assert queries._limit(10**9) == queries.MAX_PAGE
+    assert len(queries.top_documents(tiny_workspace, run, "cooking@v1", 10**9)) == 24
+
+
+def test_top_bottom_histogram_and_planted_precision(tiny_workspace: Catalog):
+    run = run_of(tiny_workspace, "cooking@v1")
+    top = queries.top_documents(tiny_workspace, run, "cooking@v1", 3)
+    bottom = queries.top_documents(tiny_workspace, run, "cooking@v1", 3, bottom=True)
+    assert top["score"].min() > bottom["score"].max()
+    hist = queries.score_histogram(tiny_workspace, run, "cooking@v1", bins=10)
+    assert hist["n_docs"].sum() == 24 and hist["n_planted"].sum() == 4
+    rep = queries.planted_precision(tiny_workspace, run, "cooking@v1", 24)
+    assert rep.precision == pytest.approx(4 / 24) == rep.base_rate
+    with pytest.raises(InputError, match="between 1 and"):
+        queries.planted_precision(tiny_workspace, run, "cooking@v1", 25)
+
+
+def test_conflicts_help_one_target_and_hurt_the_other(tiny_workspace: Catalog):
+    fin, cook = run_of(tiny_workspace, "finance@v1"), run_of(tiny_workspace, "cooking@v1")
+    rows = queries.conflicts(tiny_workspace, fin, "finance@v1", cook, "cooking@v1")
+    assert not rows.empty
+    assert (rows["score_a"] > 0).all() and (rows["score_b"] < 0).all()
+    assert "finance" in set(rows["source"])
+
+
+def test_selections_diffs_and_documents(tiny_workspace: Catalog):
+    found = queries.latest_selections(tiny_workspace, "tiny", "cooking@v1", ("dsdm", "random"))
+    assert set(found) == {"dsdm", "random"}
+    a = queries.selection_top_ids(tiny_workspace, found["dsdm"], 8)
+    b = set(queries.selection_top_ids(tiny_workspace, found["random"], 8))
+    page, total = queries.picked_by_a_not_b(tiny_workspace, found["dsdm"], found["random"], 8)
+    assert list(page["doc_id"]) == [d for d in a if d not in b] and total == len(page)
+    held = queries.selections_containing(tiny_workspace, a[0])
+    assert found["dsdm"] in set(held["selection_id"])
+    doc = queries.get_document(tiny_workspace, "tiny", a[0])
+    assert doc["doc_id"] == a[0] and doc["text"]
+    with pytest.raises(NotFoundError):
+        queries.get_document(tiny_workspace, "tiny", "nope")
+    assert queries.find_document_pool(tiny_workspace, a[0]) == "tiny"
+
+
+def test_evaluation_results_average_seeds(tiny_workspace: Catalog):
+    res = queries.evaluation_results(tiny_workspace, "cooking@v1")
+    assert set(res["method"]) == {"dsdm", "random"} and (res["n_seeds"] == 1).all()
+
+
+def test_selection_composition_in_sql_matches_the_engine_metric(tiny_workspace: Catalog):
+    from app.analysis import as_selections
+    from dsdm_engine.metrics import composition
+
+    found = queries.latest_selections(tiny_workspace, "tiny", "cooking@v1", ("dsdm",))
+    ids = queries.selection_top_ids(tiny_workspace, found["dsdm"], 5)
+    cols = queries.pool_columns(tiny_workspace, "tiny")
+    oracle = composition(
+        as_selections({"d": ids})["d"], cols["doc_id"], cols["source"], cols["n_tokens"]
+    )
+    got = queries.selection_composition(tiny_workspace, found["dsdm"], 5)
+    pd.testing.assert_frame_equal(got, oracle, check_dtype=False)
