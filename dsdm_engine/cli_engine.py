@@ -56,10 +56,52 @@ def cmd_proxy_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dry_run(cat: Catalog, args: argparse.Namespace) -> int:
+    """Storage, memory and time estimates before featurising (proxies need not exist yet)."""
+    from dsdm_engine.launch import estimate_featurize
+
+    runs = cat.list_runs("proxies")
+    if args.proxies:
+        run = cat.get_run(args.proxies)
+    elif args.pool and not runs[runs["pool_id"] == args.pool].empty:
+        run = cat.get_run(_latest_run(cat, "proxies", args.pool))
+    else:
+        if not args.pool:
+            raise InputError("give --pool (or --proxies) for the estimate")
+        run = {
+            "pool_id": args.pool,
+            "config": {"n_models": args.models, "preset": args.preset, "seq_len": args.seq_len},
+        }
+    pool = cat.get_pool(run["pool_id"])
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    cfg = run["config"]
+    est = estimate_featurize(
+        n_docs=int(pool["n_docs"]),
+        k=args.k,
+        n_models=int(cfg["n_models"]),
+        preset=cfg["preset"],
+        seq_len=int(cfg["seq_len"]),
+        device=device,
+    )
+    print(f"featurisation estimate for pool {pool['pool_id']} ({pool['n_docs']} documents)")
+    print(f"  proxies:        {est['n_models']} x {cfg['preset']} ({est['n_params']:,} params)")
+    print(f"  k:              {est['k']}")
+    print(f"  feature files:  {est['feature_bytes'] / 1e9:.2f} GB on disk (float32 memmaps)")
+    print(f"  peak memory:    {est['peak_ram_bytes'] / 1e9:.2f} GB")
+    print(f"  time on {device}:    ~{est['seconds'] / 60:.1f} min (order of magnitude)")
+    return 0
+
+
 def cmd_featurize(args: argparse.Namespace) -> int:
     from dsdm_engine.pipeline import FeatureConfig, featurize
 
     cat = _cat(args)
+    if args.dry_run:
+        return _dry_run(cat, args)
     proxies = args.proxies or _latest_run(cat, "proxies", args.pool)
     cfg = FeatureConfig(
         method=args.method,
@@ -69,21 +111,6 @@ def cmd_featurize(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
     )
-    if args.dry_run:
-        from dsdm_engine.launch import estimate_featurize
-
-        run = cat.get_run(proxies)
-        pool = cat.get_pool(run["pool_id"])
-        est = estimate_featurize(
-            n_docs=int(pool["n_docs"]),
-            k=args.k,
-            n_models=int(run["config"]["n_models"]),
-            preset=run["config"]["preset"],
-            seq_len=int(run["config"]["seq_len"]),
-            device=args.device,
-        )
-        print(json.dumps(est, indent=2, default=str))
-        return 0
     run_id = _job(args, "featurize", lambda cat, p: featurize(cat, proxies, cfg, p))
     print(f"features ready: {run_id}")
     return 0
@@ -217,6 +244,9 @@ def register_engine_commands(sub: Any) -> None:
     f.add_argument("--batch-size", type=int, default=16)
     f.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     f.add_argument("--dry-run", action="store_true", help="print storage/memory/time estimates")
+    f.add_argument("--models", type=int, default=4, help="dry run without proxies: M")
+    f.add_argument("--preset", default="small", help="dry run without proxies: preset")
+    f.add_argument("--seq-len", type=int, default=128, help="dry run without proxies: length")
     f.set_defaults(func=cmd_featurize)
 
     s = sub.add_parser("score", help="datamodel scores of every document for a target task")

@@ -73,3 +73,17 @@ def test_user_errors_are_one_line_without_traceback(tmp_path):
     err = [line for line in proc.stderr.splitlines() if line.strip()]
     assert err[-1].startswith("error: ") and "bad.jsonl line 2: missing text field" in err[-1]
     assert len([line for line in err if line.startswith("error")]) == 1
+
+
+def test_featurize_dry_run_estimates_before_any_proxy_exists(tmp_path, capsys, jsonl_file):
+    ws = str(tmp_path / "ws")
+    docs = jsonl_file([{"text": f"document {i}"} for i in range(50)])
+    assert main(["--workspace", ws, "pool", "add", "p", str(docs), "--quiet"]) == 0
+    capsys.readouterr()
+    argv = ["--workspace", ws, "featurize", "--pool", "p", "--k", "1024", "--models", "2"]
+    assert main([*argv, "--dry-run", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "50 documents" in out and "2 x small" in out
+    # 50 docs x 1024 dims x 4 bytes x 2 proxies
+    assert f"{50 * 1024 * 4 * 2 / 1e9:.2f} GB on disk" in out
+    assert main(["--workspace", ws, "featurize", "--pool", "p"]) == 2  # no proxies yet
