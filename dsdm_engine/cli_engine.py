@@ -238,7 +238,7 @@ def register_engine_commands(sub: Any) -> None:
     f.add_argument("--pool", help="pool (uses its latest proxies)")
     f.add_argument("--proxies", help="proxies run id (default: the pool's latest)")
     f.add_argument("--method", default="fast", choices=["fast", "exact", "trak"])
-    f.add_argument("--k", type=int, default=4096, help="projection dimension")
+    f.add_argument("--k", type=int, default=16384, help="projection dimension (see README)")
     f.add_argument("--proj-seed", type=int, default=0)
     f.add_argument("--output", default="margin", choices=["margin", "logprob"])
     f.add_argument("--batch-size", type=int, default=16)
@@ -253,7 +253,12 @@ def register_engine_commands(sub: Any) -> None:
     s.add_argument("--target", required=True, help="target task id or name")
     s.add_argument("--pool", help="pool (uses its latest features)")
     s.add_argument("--features", help="features run id (default: the pool's latest)")
-    s.add_argument("--lambda-rel", type=float, default=0.1, help="λ as a multiple of tr(ΦᵀΦ)/k")
+    s.add_argument(
+        "--lambda-rel",
+        type=float,
+        default=float("inf"),
+        help="λ as a multiple of tr(ΦᵀΦ)/k; inf (default) = Q-weighted gradient dot product",
+    )
     s.set_defaults(func=cmd_score)
 
     s = sub.add_parser("select", help="select a subset with a method and rules")

@@ -38,7 +38,7 @@ class DemoPlan:
     target_examples: int
     proxies: ProxyConfig
     features: FeatureConfig
-    lambda_rel: float = 0.1
+    lambda_rel: float = float("inf")
     k_fraction: float = 0.1
     methods: tuple[str, ...] = METHODS
     selector_options: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ class FeatureConfig:
     """How pool documents are featurised (per proxy)."""
 
     method: str = "fast"
-    k: int = 4096
+    k: int = 16384  # scoring.DEFAULT_K: seed-to-seed stability needs a large k (README)
     proj_seed: int = 0
     output: str = "margin"
     batch_size: int = 16
@@ -339,6 +340,9 @@ def _pool_models(catalog: Catalog, features_run_id: str, lambda_rel: float) -> l
     for m in range(n_models):
         mdir = Path(frun["artifact_path"]) / f"model_{m}"
         phi, q = load_pool_features(mdir)
+        if math.isinf(lambda_rel):  # the dot-product limit needs no k × k matrix
+            models.append(fit_pool_model(phi, q, lambda_rel=math.inf))
+            continue
         a_path = mdir / f"A_lambda{lambda_rel:g}.npy"
         meta_path = a_path.with_suffix(".json")
         if a_path.exists() and meta_path.exists():
@@ -358,7 +362,7 @@ def score_task(
     catalog: Catalog,
     features_run_id: str,
     task_ref: str,
-    lambda_rel: float = 0.1,
+    lambda_rel: float = math.inf,
     progress: ProgressCallback = no_progress,
 ) -> str:
     """Datamodel score of every pool document for a target task; stored in the catalog.
@@ -374,7 +378,7 @@ def score_task(
     frozen = {
         "features_run_id": features_run_id,
         "task_id": task["task_id"],
-        "lambda_rel": lambda_rel,
+        "lambda_rel": str(lambda_rel),  # "inf" = the dot-product limit (JSON has no Infinity)
     }
     h = _hash(frozen)
     run_id = f"scores-{h[:12]}"
@@ -421,7 +425,7 @@ def example_drilldown(
         row = ids.index(doc_id)
     except ValueError as exc:
         raise NotFoundError(f"document {doc_id} is not in pool {run['pool_id']}") from exc
-    models = _pool_models(catalog, cfg["features_run_id"], cfg["lambda_rel"])
+    models = _pool_models(catalog, cfg["features_run_id"], float(cfg["lambda_rel"]))
     targets, examples = _target_features(catalog, cfg["features_run_id"], cfg["task_id"])
     one = [
         type(pm)(pm.phi[row : row + 1], pm.q[row : row + 1], pm.a, pm.lambda_reg) for pm in models

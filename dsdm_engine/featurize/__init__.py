@@ -1,0 +1,33 @@
+"""Gradient featurisers (fast factorised, exact reference, trak library) and sharded pool runs.
+
+Public entry points: `FeaturizeConfig`, `make_featurizer`, `featurize_pool`, `featurize_targets`,
+`load_pool_features`, `run_shard` (the unit a distributed executor calls), `dry_run_estimate`.
+"""
+
+from dsdm_engine.featurize.base import (
+    FEATURIZERS,
+    Batch,
+    FeaturizeConfig,
+    Featurizer,
+    make_featurizer,
+)
+from dsdm_engine.featurize.estimate import dry_run_estimate
+from dsdm_engine.featurize.shards import (
+    featurize_pool,
+    featurize_targets,
+    load_pool_features,
+    run_shard,
+)
+
+__all__ = [
+    "FEATURIZERS",
+    "Batch",
+    "FeaturizeConfig",
+    "Featurizer",
+    "dry_run_estimate",
+    "featurize_pool",
+    "featurize_targets",
+    "load_pool_features",
+    "make_featurizer",
+    "run_shard",
+]

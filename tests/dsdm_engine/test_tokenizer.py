@@ -1,0 +1,56 @@
+"""Tokenizer: training, save/load round trip, pool chunks and completion-only target masks."""
+
+import numpy as np
+import pytest
+
+from dsdm_engine.tokenizer import (
+    EOS,
+    PAD,
+    encode_chunks,
+    encode_targets,
+    load_tokenizer,
+    train_tokenizer,
+)
+
+TEXTS = [f"The capital of country number {i} is city {i % 7}. It has a river." for i in range(60)]
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return train_tokenizer(TEXTS, vocab_size=300)
+
+
+def test_vocab_size_specials_and_round_trip(tok, tmp_path):
+    assert tok.get_vocab_size() == 300
+    assert tok.token_to_id(EOS) == 0 and tok.token_to_id(PAD) == 1
+    train_tokenizer(TEXTS, vocab_size=300, out_dir=tmp_path)
+    again = load_tokenizer(tmp_path)
+    assert again.encode(TEXTS[3]).ids == tok.encode(TEXTS[3]).ids
+    assert tok.decode(tok.encode(TEXTS[3]).ids) == TEXTS[3]
+
+
+def test_encode_chunks_packs_documents_into_fixed_length(tok):
+    chunks, owners = encode_chunks(TEXTS, tok, seq_len=16, return_doc_ids=True)
+    total = sum(len(tok.encode(t).ids) + 1 for t in TEXTS)
+    assert chunks.dtype == np.int32 and chunks.shape == (total // 16, 16)
+    assert owners.shape == chunks.shape and owners[0, 0] == 0
+    assert np.all(np.diff(owners.ravel()) >= 0)  # documents appear in order
+    assert (chunks == 0).sum() >= len(TEXTS) - 2  # EOS separators present
+
+
+def test_targets_carry_loss_on_completion_only_and_pad_right(tok):
+    t = encode_targets(["The capital of country number 3 is", ""], [" city 3.", "It has"], tok, 64)
+    n_comp = len(tok.encode(" city 3.").ids)
+    assert t.input_ids.dtype == np.int32 and t.loss_mask.dtype == bool
+    assert t.loss_mask[0].sum() == n_comp and t.loss_mask[0, -n_comp:].all()
+    assert t.input_ids[0, 0] == 0  # leading EOS lets an empty prompt still score token 1
+    n1 = 1 + len(tok.encode("It has").ids)
+    assert t.attention_mask[1, :n1].all() and not t.attention_mask[1, n1:].any()
+    assert (t.input_ids[1, n1:] == 1).all() and not t.loss_mask[1, n1:].any()
+
+
+def test_targets_truncate_prompt_from_the_left(tok):
+    t = encode_targets(["The capital of country number 3 is a long prompt"], [" city 3."], tok, 8)
+    n_comp = len(tok.encode(" city 3.").ids)
+    assert t.input_ids.shape == (1, 8) and t.loss_mask[0].sum() == n_comp
+    assert t.loss_mask[0, -n_comp:].all()
