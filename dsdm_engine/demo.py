@@ -49,13 +49,15 @@ PLANS: dict[str, DemoPlan] = {
         "tiny",
         target_examples=60,
         proxies=ProxyConfig(n_models=2, preset="tiny", vocab_size=1024, seq_len=64),
-        features=FeatureConfig(k=512),
+        features=FeatureConfig(k=1024),
     ),
     "small": DemoPlan(
         "small",
         target_examples=400,
-        proxies=ProxyConfig(n_models=4, preset="tiny", vocab_size=2048, seq_len=128),
-        features=FeatureConfig(k=2048),
+        proxies=ProxyConfig(
+            n_models=4, preset="tiny", vocab_size=2048, seq_len=128, token_budget=1_500_000
+        ),
+        features=FeatureConfig(k=4096),
     ),
     "full": DemoPlan(
         "full",

@@ -58,7 +58,7 @@ class MiniLMEmbedder:
         self,
         model_dir: str | Path | None = None,
         batch_size: int = 64,
-        max_length: int = 256,
+        max_length: int = 128,  # 1.7x faster than 256 on CPU; most pool docs fit (README)
         device: str = "cpu",
     ) -> None:
         self.model_dir = Path(model_dir) if model_dir is not None else None
@@ -76,6 +76,9 @@ class MiniLMEmbedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from transformers import AutoModel, AutoTokenizer
 
+        from dsdm_engine.models import configure_threads
+
+        configure_threads()
         path = str(self.model_dir or minilm_path())
         self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = AutoModel.from_pretrained(path, local_files_only=True)
@@ -107,7 +110,10 @@ class MiniLMEmbedder:
 
 def _fingerprint(ids: Sequence[str], embed_fn: EmbedFn) -> dict[str, object]:
     digest = hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
-    return {"n": len(ids), "ids_sha256": digest, "embedder": getattr(embed_fn, "name", "custom")}
+    name = getattr(embed_fn, "name", "custom")
+    if hasattr(embed_fn, "max_length"):
+        name = f"{name}@{embed_fn.max_length}"
+    return {"n": len(ids), "ids_sha256": digest, "embedder": name}
 
 
 def cached_embeddings(

@@ -142,8 +142,10 @@ def train_proxies(
     progress: ProgressCallback = no_progress,
 ) -> str:
     """Train `config.n_models` proxies (skipping completed ones); returns the run id."""
+    from dsdm_engine.models import configure_threads
     from dsdm_engine.training import TrainConfig, train_proxy
 
+    configure_threads()
     pool = catalog.get_pool(pool_id)
     tokens = prepare_tokens(catalog, pool_id, config.vocab_size, config.seq_len)
     chunks = np.load(tokens.chunks_path)
@@ -223,9 +225,10 @@ def featurize(
     """Featurise every pool document under every proxy (resuming from shard markers)."""
     from dsdm_engine.featurize.base import FeaturizeConfig, make_featurizer
     from dsdm_engine.featurize.shards import featurize_pool
-    from dsdm_engine.models import resolve_device
+    from dsdm_engine.models import configure_threads, resolve_device
     from dsdm_engine.training import checkpoint_sha256, load_proxy
 
+    configure_threads()
     proxies = catalog.get_run(proxies_run_id)
     pcfg = proxies["config"]
     dirs = _model_dirs(catalog, proxies_run_id)
@@ -280,10 +283,11 @@ def _target_features(
     """Per-model target features (m, k) for a task's split, cached under the features run."""
     from dsdm_engine.featurize.base import FeaturizeConfig, make_featurizer
     from dsdm_engine.featurize.shards import featurize_targets
-    from dsdm_engine.models import resolve_device
+    from dsdm_engine.models import configure_threads, resolve_device
     from dsdm_engine.tokenizer import encode_targets, load_tokenizer
     from dsdm_engine.training import load_proxy
 
+    configure_threads()
     frun = catalog.get_run(features_run_id)
     fcfg = frun["config"]
     proxies = catalog.get_run(fcfg["proxies_run_id"])
