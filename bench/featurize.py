@@ -751,7 +751,7 @@ def main() -> None:
     ap.add_argument("--seq-len", type=int, default=128)
     ap.add_argument("--vocab", type=int, default=4096)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (engine default 1)")
     ap.add_argument("--proxies", type=int, default=2)
     ap.add_argument("--train-tokens", type=int, default=131_072)
     ap.add_argument("--skip-stability", action="store_true")

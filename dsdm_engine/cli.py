@@ -284,9 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _register_extra(sub: Any) -> None:
     from dsdm_engine.cli_app import register_app_command
     from dsdm_engine.cli_engine import register_engine_commands
+    from dsdm_engine.cli_eval import register_eval_commands
 
     register_engine_commands(sub)
     register_app_command(sub)
+    register_eval_commands(sub)
 
 
 _EXTRA_COMMANDS: list[Callable[[Any], None]] = [_register_extra]

@@ -197,7 +197,7 @@ STAGE_FIELDS: dict[str, tuple[str, ...]] = {
     "featurize": ("pool",),
     "score": ("pool", "target"),
     "select": ("method", "pool", "target", "k", "seed"),
-    "evaluate": ("pool", "target", "seed"),
+    "evaluate": ("pool", "target"),
     "demo": ("seed",),
 }
 
