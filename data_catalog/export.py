@@ -8,7 +8,6 @@ overrides, code version) and the sha256 of the exported file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import uuid
@@ -21,18 +20,11 @@ import pyarrow.parquet as pq
 
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
+from data_catalog.sources.cache import sha256_file
 from data_catalog.version import code_version
 
 EXPORT_FORMATS = {"parquet": "data.parquet", "jsonl": "data.jsonl", "ids": "ids.txt"}
 SIGN_CONVENTION = "score: higher = predicted to lower target loss (more helpful)"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def build_manifest(catalog: Catalog, selection_ref: str, fmt: str) -> dict[str, Any]:

@@ -33,15 +33,6 @@ RECIPE = ev.EvalRecipe(
 BUDGET = 32 * 48
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: extra intra-op threads only add contention on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _sentences(words: list[str], n: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     return [" ".join(rng.choice(words) for _ in range(rng.randint(12, 20))) + "." for _ in range(n)]

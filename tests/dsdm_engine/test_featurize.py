@@ -17,16 +17,6 @@ from dsdm_engine.models import build_model
 from dsdm_engine.progress import Cancelled
 from dsdm_engine.projection import KroneckerProjection, allocate_dims, layer_specs
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: intra-op threads only add contention on a shared 2-core machine (14x slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 V, T = 300, 24
 
 

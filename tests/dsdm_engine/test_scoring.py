@@ -18,16 +18,6 @@ from dsdm_engine.scoring import (
 )
 from dsdm_engine.training import TrainConfig, load_proxy, train_proxy
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: intra-op threads only add contention on a shared 2-core machine (14x slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 V, T = 300, 16
 
 

@@ -13,16 +13,6 @@ from dsdm_engine.training import (
     train_proxy,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: intra-op threads only add contention on a shared 2-core machine (14x slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 CHUNKS = np.random.default_rng(0).integers(0, 300, (64, 32)).astype(np.int32)
 CFG = TrainConfig(
     preset="tiny",
