@@ -77,9 +77,13 @@ def export_selection(
         manifest["sha256"] = sha256_file(data_path)
         manifest["created_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        if final.exists():
-            shutil.rmtree(final)
+        old = None
+        if final.exists():  # keep the previous export until the new one is in place
+            old = ws.exports / f".old-{uuid.uuid4().hex}"
+            final.rename(old)
         stage.rename(final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

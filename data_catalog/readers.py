@@ -137,7 +137,7 @@ def _read_jsonl(path: Path) -> Iterator[RawRecord]:
                 if not line.strip():
                     continue
                 try:
-                    decoded = line.decode("utf-8")
+                    decoded = line.decode("utf-8-sig" if lineno == 1 else "utf-8")
                 except UnicodeDecodeError as exc:
                     yield RawRecord(where, error=f"invalid UTF-8 at byte {exc.start} of the line")
                     continue
@@ -175,7 +175,8 @@ def _read_csv(path: Path) -> Iterator[RawRecord]:
     raw, stream = _open_binary(path)
     src = path.name.split(".")[0]
     with raw:
-        text = io.TextIOWrapper(stream, encoding="utf-8", errors="strict", newline="")
+        csv.field_size_limit(2**31 - 1)  # the default 131,072 chars rejects long documents
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
         reader = csv.DictReader(text)
         try:
             for obj in reader:

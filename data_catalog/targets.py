@@ -128,6 +128,7 @@ def read_target_file(path: str | Path) -> list[tuple[str, str]]:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise InputError(f"{p} line {line}: invalid UTF-8") from exc
+    text = text.removeprefix("\ufeff")
     if not text.strip():
         raise InputError(f"{p}: file is empty")
     if p.suffix.lower() == ".json":
@@ -137,7 +138,7 @@ def read_target_file(path: str | Path) -> list[tuple[str, str]]:
             raise InputError(f"{p} line {exc.lineno}: malformed JSON ({exc.msg})") from exc
         return parse_squad(data, str(p))
     if p.suffix.lower() in (".jsonl", ".ndjson"):
-        return parse_examples_jsonl(text.splitlines(), str(p))
+        return parse_examples_jsonl(text.split("\n"), str(p))  # not splitlines(): U+2028 is JSON
     raise InputError(f"{p}: unknown target format {p.suffix!r} (known: .jsonl, .json for SQuAD)")
 
 

@@ -159,7 +159,12 @@ def cmd_select(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise InputError(str(exc)) from exc
-    options = json.loads(args.options) if args.options else {}
+    try:
+        options = json.loads(args.options) if args.options else {}
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--options is not valid JSON ({exc.msg}): {args.options!r}") from exc
+    if not isinstance(options, dict):
+        raise InputError('--options must be a JSON object, e.g. \'{"variant": "knn"}\'')
     sid = _job(
         args,
         "select",

@@ -188,6 +188,16 @@ def train_proxies(
     return run_id
 
 
+def _check_pool_unchanged(catalog: Catalog, proxies_run: dict[str, Any]) -> None:
+    """Proxies, tokenizer and features belong to one pool content; refuse a pool changed since."""
+    pool = catalog.get_pool(proxies_run["pool_id"])
+    if pool["content_hash"] != proxies_run["config"]["pool_hash"]:
+        raise InputError(
+            f"pool {pool['pool_id']!r} changed since proxies {proxies_run['run_id']} were trained "
+            "(documents were added): run `dsdm proxy train` again"
+        )
+
+
 def _model_dirs(catalog: Catalog, run_id: str) -> list[Path]:
     run = catalog.get_run(run_id)
     n = int(run["config"]["n_models"])
@@ -230,6 +240,7 @@ def featurize(
 
     configure_threads()
     proxies = catalog.get_run(proxies_run_id)
+    _check_pool_unchanged(catalog, proxies)
     pcfg = proxies["config"]
     dirs = _model_dirs(catalog, proxies_run_id)
     tokens = prepare_tokens(catalog, proxies["pool_id"], pcfg["vocab_size"], pcfg["seq_len"])
@@ -291,12 +302,14 @@ def _target_features(
     frun = catalog.get_run(features_run_id)
     fcfg = frun["config"]
     proxies = catalog.get_run(fcfg["proxies_run_id"])
+    _check_pool_unchanged(catalog, proxies)
     pcfg = proxies["config"]
     examples = catalog.target_examples(task_id, split=split)
     if not examples:
         raise InputError(f"target task {task_id} has no {split!r} examples")
     task = catalog.get_target_task(task_id)
-    cache = Path(frun["artifact_path"]) / "targets" / f"{task['content_hash'][:16]}-{split}"
+    # keyed by task id (a new split seed makes a new version with the same content hash)
+    cache = Path(frun["artifact_path"]) / "targets" / f"{task['task_id']}-{split}"
     tok_dir = prepare_tokens(catalog, proxies["pool_id"], pcfg["vocab_size"], pcfg["seq_len"])
     feats = []
     device = resolve_device(fcfg["device"])

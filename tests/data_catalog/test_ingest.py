@@ -249,3 +249,16 @@ def test_progress_reports_bytes(catalog, jsonl_file):
     seen = []
     ingest(catalog, "p", [str(path)], progress=lambda d, t, m: seen.append((d, t)))
     assert seen[-1] == (Path(path).stat().st_size, Path(path).stat().st_size)
+
+
+def test_byte_order_marks_and_long_csv_cells(catalog, tmp_path):
+    """Excel writes a BOM before CSV headers; real documents can exceed csv's default cell limit."""
+    long_text = "word " * 40_000  # 200k chars
+    (tmp_path / "excel.csv").write_bytes(
+        "\ufefftext,src\n".encode() + f'"{long_text}",x\n'.encode()
+    )
+    (tmp_path / "bom.jsonl").write_bytes("\ufeff".encode() + b'{"text": "bom first line"}\n')
+    ingest(catalog, "c", [str(tmp_path / "excel.csv")])
+    ingest(catalog, "j", [str(tmp_path / "bom.jsonl")])
+    assert _texts(catalog, "c") == [long_text.strip()]
+    assert _texts(catalog, "j") == ["bom first line"]

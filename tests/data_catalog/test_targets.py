@@ -98,3 +98,10 @@ def test_bad_task_names_and_sizes(catalog):
     with pytest.raises(InputError, match="at least 2 examples"):
         add_target_task(catalog, "one", EXAMPLES[:1], origin="t")
     assert catalog.list_target_tasks().empty
+
+
+def test_jsonl_targets_keep_unicode_line_separators(tmp_path):
+    path = tmp_path / "t.jsonl"
+    rec = {"prompt": "a\u2028b", "completion": " c\x85d"}
+    path.write_text("\ufeff" + json.dumps(rec, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert read_target_file(path) == [("a\u2028b", " c\x85d")]

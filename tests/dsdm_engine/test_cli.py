@@ -87,3 +87,13 @@ def test_featurize_dry_run_estimates_before_any_proxy_exists(tmp_path, capsys, j
     # 50 docs x 1024 dims x 4 bytes x 2 proxies
     assert f"{50 * 1024 * 4 * 2 / 1e9:.2f} GB on disk" in out
     assert main(["--workspace", ws, "featurize", "--pool", "p"]) == 2  # no proxies yet
+
+
+def test_bad_selection_options_are_a_one_line_error(tmp_path, capsys, jsonl_file):
+    ws = str(tmp_path / "ws")
+    docs = jsonl_file([{"text": f"document {i}"} for i in range(5)])
+    assert main(["--workspace", ws, "pool", "add", "p", str(docs), "--quiet"]) == 0
+    argv = ["--workspace", ws, "select", "--method", "random", "--pool", "p", "--k", "2"]
+    assert main([*argv, "--options", "{bad"]) == 2
+    assert "--options is not valid JSON" in capsys.readouterr().err
+    assert main([*argv, "--options", "[1]"]) == 2

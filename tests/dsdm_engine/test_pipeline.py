@@ -126,3 +126,26 @@ def test_drilldown_and_export(scored):
     sid = pipeline.run_selection(cat, "dsdm", "p", task_ref="cook", rule=SelectionRule(k=10))
     m = export_selection(cat, sid, "jsonl", name="top10")
     assert m["row_count"] == 10 and m["target_task_hash"]
+
+
+def test_a_new_split_gets_its_own_target_features(scored):
+    cat, _, features, _ = scored
+    v1 = cat.get_target_task("cook@v1")
+    examples = [(e.prompt, e.completion) for e in cat.target_examples("cook@v1")]
+    v2 = add_target_task(cat, "cook", examples, origin="test", seed=1)  # same content, new split
+    assert v2["task_id"] == "cook@v2" and v2["content_hash"] == v1["content_hash"]
+    pipeline.score_task(cat, features, "cook@v2")
+    cached = sorted(
+        p.name for p in (cat.workspace.artifacts / "runs" / features / "targets").iterdir()
+    )
+    assert cached == ["cook@v1-selection", "cook@v2-selection"]
+
+
+def test_a_pool_changed_after_training_is_refused(scored, tmp_path):
+    """Runs last in this module: it appends to the shared pool."""
+    cat, proxies, _, _ = scored
+    extra = tmp_path / "more.jsonl"
+    extra.write_text(json.dumps({"text": "a brand new document about soup"}) + "\n")
+    ingest(cat, "p", [str(extra)], append=True)
+    with pytest.raises(InputError, match="changed since proxies"):
+        pipeline.featurize(cat, proxies, pipeline.FeatureConfig(k=128, shard_size=64))
