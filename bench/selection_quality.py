@@ -125,7 +125,7 @@ def ensure_scores(
     else:
         features = str(runs.iloc[-1]["run_id"])
     for t in missing:
-        out[t] = pipeline.score_task(cat, features, t, 0.1)
+        out[t] = pipeline.score_task(cat, features, t)
         log(f"scored {t}: {out[t]}")
     return out
 

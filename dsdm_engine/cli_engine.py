@@ -122,7 +122,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     cat = _cat(args)
     features = args.features or _latest_run(cat, "features", args.pool)
     run_id = _job(
-        args, "score", lambda cat, p: score_task(cat, features, args.target, args.lambda_rel, p)
+        args,
+        "score",
+        lambda cat, p: score_task(
+            cat, features, args.target, args.lambda_rel, p, normalize=args.normalize
+        ),
     )
     df = cat.scores(run_id, cat.get_target_task(args.target)["task_id"])
     print(f"scores stored: {run_id} ({len(df)} documents; positive = predicted to lower loss)")
@@ -263,6 +267,12 @@ def register_engine_commands(sub: Any) -> None:
         type=float,
         default=float("inf"),
         help="λ as a multiple of tr(ΦᵀΦ)/k; inf (default) = Q-weighted gradient dot product",
+    )
+    s.add_argument(
+        "--normalize",
+        default="none",
+        choices=["none", "cosine"],
+        help="cosine: divide by each document's feature norm (damps high-gradient garbage)",
     )
     s.set_defaults(func=cmd_score)
 

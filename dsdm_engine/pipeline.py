@@ -381,11 +381,17 @@ def score_task(
     task_ref: str,
     lambda_rel: float = math.inf,
     progress: ProgressCallback = no_progress,
+    normalize: str = "none",
 ) -> str:
     """Datamodel score of every pool document for a target task; stored in the catalog.
 
     Sign: positive = predicted to lower the target loss. Returns the scores run id.
+    ``normalize="cosine"`` divides each document's score by its mean feature norm (as LESS
+    does), so documents with unusually large gradients (garbled or encoded text) cannot
+    dominate the ranking by magnitude alone; the sign is unchanged.
     """
+    if normalize not in NORMALIZE:
+        raise InputError(f"unknown normalize {normalize!r}; known: {', '.join(NORMALIZE)}")
     from dsdm_engine.scoring import task_scores
 
     task = catalog.get_target_task(task_ref)
@@ -396,6 +402,7 @@ def score_task(
         "features_run_id": features_run_id,
         "task_id": task["task_id"],
         "lambda_rel": str(lambda_rel),  # "inf" = the dot-product limit (JSON has no Infinity)
+        "normalize": normalize,
     }
     h = _hash(frozen)
     run_id = f"scores-{h[:12]}"
@@ -405,7 +412,10 @@ def score_task(
     progress(0, 3, "featurising target examples")
     targets, _ = _target_features(catalog, features_run_id, task["task_id"])
     progress(1, 3, "scoring")
-    scores = task_scores(_pool_models(catalog, features_run_id, lambda_rel), targets)
+    models = _pool_models(catalog, features_run_id, lambda_rel)
+    scores = task_scores(models, targets)
+    if normalize == "cosine":
+        scores = scores / np.maximum(feature_norms(models), 1e-12)
     progress(2, 3, "storing scores")
     catalog.save_scores(
         run_id, task["task_id"], frun["pool_id"], catalog.doc_ids(frun["pool_id"]), scores
@@ -413,6 +423,19 @@ def score_task(
     catalog.set_run_status(run_id, "done")
     progress(3, 3, "done")
     return run_id
+
+
+NORMALIZE = ("none", "cosine")
+
+
+def feature_norms(models: list[Any]) -> np.ndarray:
+    """Mean over proxies of each document's feature norm ‖φ_m(z)‖, streamed in row blocks."""
+    n = models[0].phi.shape[0]
+    out = np.zeros(n)
+    for pm in models:
+        for s in range(0, n, 65_536):
+            out[s : s + 65_536] += np.linalg.norm(np.asarray(pm.phi[s : s + 65_536]), axis=1)
+    return out / len(models)
 
 
 def latest_scores_run(catalog: Catalog, task_ref: str, pool_id: str | None = None) -> str:

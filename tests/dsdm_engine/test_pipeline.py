@@ -141,6 +141,19 @@ def test_a_new_split_gets_its_own_target_features(scored):
     assert cached == ["cook@v1-selection", "cook@v2-selection"]
 
 
+def test_cosine_normalisation_divides_by_feature_norms(scored):
+    cat, _, features, dot_run = scored
+    cos_run = pipeline.score_task(cat, features, "cook@v1", normalize="cosine")
+    assert cos_run != dot_run
+    dot = cat.scores(dot_run, "cook@v1")["score"].to_numpy()
+    cos = cat.scores(cos_run, "cook@v1")["score"].to_numpy()
+    norms = pipeline.feature_norms(pipeline._pool_models(cat, features, float("inf")))
+    np.testing.assert_allclose(cos, dot / norms, rtol=1e-9)
+    assert np.array_equal(np.sign(cos), np.sign(dot))
+    with pytest.raises(InputError, match="unknown normalize"):
+        pipeline.score_task(cat, features, "cook@v1", normalize="l3")
+
+
 def test_a_pool_changed_after_training_is_refused(scored, tmp_path):
     """Runs last in this module: it appends to the shared pool."""
     cat, proxies, _, _ = scored
