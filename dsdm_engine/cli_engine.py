@@ -270,9 +270,9 @@ def register_engine_commands(sub: Any) -> None:
     )
     s.add_argument(
         "--normalize",
-        default="none",
+        default="cosine",
         choices=["none", "cosine"],
-        help="cosine: divide by each document's feature norm (damps high-gradient garbage)",
+        help="cosine (default): divide by each document's feature norm; none: raw TRAK scores",
     )
     s.set_defaults(func=cmd_score)
 

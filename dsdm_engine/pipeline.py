@@ -381,14 +381,16 @@ def score_task(
     task_ref: str,
     lambda_rel: float = math.inf,
     progress: ProgressCallback = no_progress,
-    normalize: str = "none",
+    normalize: str = "cosine",
 ) -> str:
     """Datamodel score of every pool document for a target task; stored in the catalog.
 
     Sign: positive = predicted to lower the target loss. Returns the scores run id.
-    ``normalize="cosine"`` divides each document's score by its mean feature norm (as LESS
-    does), so documents with unusually large gradients (garbled or encoded text) cannot
-    dominate the ranking by magnitude alone; the sign is unchanged.
+    ``normalize="cosine"`` (default) divides each document's score by its mean feature norm
+    (as LESS does), so documents with unusually large gradients (garbled or encoded text)
+    cannot dominate the ranking by magnitude alone; the sign is unchanged. On the demo it
+    lowered held-out loss below random at 12 of 12 (target, budget) points, against 10 of 12
+    for the raw scores (README). ``normalize="none"`` gives trak's scores exactly.
     """
     if normalize not in NORMALIZE:
         raise InputError(f"unknown normalize {normalize!r}; known: {', '.join(NORMALIZE)}")

@@ -142,9 +142,10 @@ def test_a_new_split_gets_its_own_target_features(scored):
 
 
 def test_cosine_normalisation_divides_by_feature_norms(scored):
-    cat, _, features, dot_run = scored
-    cos_run = pipeline.score_task(cat, features, "cook@v1", normalize="cosine")
+    cat, _, features, cos_run = scored  # the default is cosine
+    dot_run = pipeline.score_task(cat, features, "cook@v1", normalize="none")
     assert cos_run != dot_run
+    assert cat.get_run(cos_run)["config"]["normalize"] == "cosine"
     dot = cat.scores(dot_run, "cook@v1")["score"].to_numpy()
     cos = cat.scores(cos_run, "cook@v1")["score"].to_numpy()
     norms = pipeline.feature_norms(pipeline._pool_models(cat, features, float("inf")))
