@@ -7,7 +7,6 @@ cancelled job exits 130. Handlers are thin: parse, call one catalog or engine fu
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,12 +24,14 @@ def _catalog(args: argparse.Namespace) -> Catalog:
     return Catalog.open(args.workspace)
 
 
-def _print_df(df: pd.DataFrame) -> None:
+def print_df(df: pd.DataFrame, digits: int | None = None) -> None:
+    """A table for the terminal; `digits` fixes the decimals of float columns."""
     if df.empty:
         print("(none)")
-    else:
-        with pd.option_context("display.max_columns", 20, "display.width", 160):
-            print(df.to_string(index=False))
+        return
+    fmt = None if digits is None else (lambda x: f"{x:.{digits}f}")
+    with pd.option_context("display.max_columns", 20, "display.width", 160):
+        print(df.to_string(index=False, float_format=fmt))
 
 
 # ------------------------------------------------------------------ workspace
@@ -83,7 +84,7 @@ def cmd_pool_add(args: argparse.Namespace) -> int:
 
 
 def cmd_pool_list(args: argparse.Namespace) -> int:
-    _print_df(_catalog(args).list_pools())
+    print_df(_catalog(args).list_pools())
     return 0
 
 
@@ -96,16 +97,16 @@ def cmd_pool_show(args: argparse.Namespace) -> int:
     print(f"duplicates:   {pool['n_duplicates']} dropped, {pool['n_skipped']} bad records skipped")
     print(f"content hash: {pool['content_hash']}")
     print("sources:")
-    _print_df(pool["sources"])
+    print_df(pool["sources"])
     if not pool["planted"].empty:
         print("planted (ground-truth bad data):")
-        _print_df(pool["planted"])
+        print_df(pool["planted"])
     if args.planted or args.source or args.limit:
         docs = cat.documents(
             args.name, limit=args.limit or 10, source=args.source, planted=args.planted
         )
         docs["text"] = docs["text"].str.slice(0, 80)
-        _print_df(docs[["doc_id", "source", "n_words", "text"]])
+        print_df(docs[["doc_id", "source", "n_words", "text"]])
     return 0
 
 
@@ -147,7 +148,7 @@ def cmd_target_add(args: argparse.Namespace) -> int:
 
 
 def cmd_target_list(args: argparse.Namespace) -> int:
-    _print_df(_catalog(args).list_target_tasks())
+    print_df(_catalog(args).list_target_tasks())
     return 0
 
 
@@ -180,7 +181,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_jobs_list(args: argparse.Namespace) -> int:
     df = _catalog(args).list_jobs(args.limit)
-    _print_df(df[["job_id", "kind", "status", "done", "total", "rate", "message", "updated_at"]])
+    print_df(df[["job_id", "kind", "status", "done", "total", "rate", "message", "updated_at"]])
     return 0
 
 
@@ -306,10 +307,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=2, default=str)
 
 
 if __name__ == "__main__":

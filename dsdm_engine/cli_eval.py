@@ -13,18 +13,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import pandas as pd
-
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
-
-
-def _print_df(df: pd.DataFrame) -> None:
-    if df.empty:
-        print("(none)")
-        return
-    with pd.option_context("display.max_columns", 20, "display.width", 160):
-        print(df.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+from dsdm_engine.cli import print_df
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -68,14 +59,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     n_new = int((~df["reused"]).sum())
     print(f"{len(df)} evaluations ({n_new} trained now, {len(df) - n_new} already stored)")
     summary = summarise(df)
-    _print_df(summary)
+    print_df(summary, digits=4)
     if (summary["method"] == "random").any() and (summary["method"] != "random").any():
         print("\ncompute multiplier vs random (bound: exact | at_least | at_most):")
-        _print_df(
-            compute_multipliers(summary)[
-                ["task_id", "method", "budget_tokens", "multiplier", "bound"]
-            ]
-        )
+        cols = ["task_id", "method", "budget_tokens", "multiplier", "bound"]
+        print_df(compute_multipliers(summary)[cols], digits=4)
     return 0
 
 
@@ -107,7 +95,7 @@ def cmd_planted(args: argparse.Namespace) -> int:
     cat = Catalog.open(args.workspace)
     run_id = args.scores or latest_scores_run(cat, args.target, args.pool)
     print(f"planted documents found by the lowest scores of {run_id}:")
-    _print_df(planted_table(cat, run_id))
+    print_df(planted_table(cat, run_id), digits=4)
     return 0
 
 

@@ -226,3 +226,22 @@ def test_lds_runs_on_a_scored_toy_pool_and_resumes(toy, monkeypatch):
     assert -1.0 <= rep.aggregate <= 1.0 and -1.0 <= rep.per_example <= 1.0
     monkeypatch.setattr("dsdm_engine.training.train_proxy", lambda *a, **k: pytest.fail("again"))
     assert ev.lds_for_task(cat, run, n_subsets=3, max_examples=8, device="cpu") == rep
+
+
+def test_cli_prints_compute_multipliers_when_random_is_evaluated(toy, capsys):
+    cat = toy["cat"]
+    ids = cat.doc_ids("toy")
+    rnd = cat.save_selection("toy", Selection("random", tuple(ids[::2]), (0.0,) * 60, {}, 0))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workspace")
+    register_eval_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        ["--workspace", str(cat.workspace.root), "evaluate", "--selections", toy["sels"][0], rnd,
+         "--target", "cook", "--budgets", str(BUDGET), "--seeds", "0", "--preset", "tiny",
+         "--vocab-size", "300", "--seq-len", "32", "--lr", "0.01", "--batch-size", "8",
+         "--passes", "3", "--max-heldout", "0", "--device", "cpu"]
+    )  # fmt: skip
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "compute multiplier vs random" in out
+    assert "cook_docs" in out.split("compute multiplier vs random")[1]
