@@ -226,6 +226,21 @@ class _PaddedDocs:
         return self.inner.featurize(fixed)
 
 
+def _proxy_featurize_config(cfg: dict[str, Any], m: int) -> Any:
+    """The featuriser settings of proxy `m`: pool and targets must use the very same projection
+    (each proxy gets its own seed, so averaging over proxies cancels projection noise)."""
+    from dsdm_engine.featurize.base import FeaturizeConfig
+
+    return FeaturizeConfig(
+        method=cfg["method"],
+        k=cfg["k"],
+        proj_seed=cfg["proj_seed"] + 1000 * m,
+        output=cfg["output"],
+        batch_size=cfg["batch_size"],
+        shard_size=cfg["shard_size"],
+    )
+
+
 def featurize(
     catalog: Catalog,
     proxies_run_id: str,
@@ -233,7 +248,7 @@ def featurize(
     progress: ProgressCallback = no_progress,
 ) -> str:
     """Featurise every pool document under every proxy (resuming from shard markers)."""
-    from dsdm_engine.featurize.base import FeaturizeConfig, make_featurizer
+    from dsdm_engine.featurize.base import make_featurizer
     from dsdm_engine.featurize.shards import featurize_pool
     from dsdm_engine.models import configure_threads, resolve_device
     from dsdm_engine.training import checkpoint_sha256, load_proxy
@@ -261,14 +276,7 @@ def featurize(
     n = docs.shape[0]
     for m, mdir in enumerate(dirs):
         model, _, _ = load_proxy(mdir, device=str(device))
-        fc = FeaturizeConfig(
-            method=config.method,
-            k=config.k,
-            proj_seed=config.proj_seed + 1000 * m,  # each proxy its own projection
-            output=config.output,
-            batch_size=config.batch_size,
-            shard_size=config.shard_size,
-        )
+        fc = _proxy_featurize_config(asdict(config), m)
         feat = _PaddedDocs(make_featurizer(model, fc))
 
         def report(done: int, tot: int, msg: str = "", m: int = m) -> None:
@@ -292,7 +300,7 @@ def _target_features(
     catalog: Catalog, features_run_id: str, task_id: str, split: str = "selection"
 ) -> tuple[list[np.ndarray], list[Any]]:
     """Per-model target features (m, k) for a task's split, cached under the features run."""
-    from dsdm_engine.featurize.base import FeaturizeConfig, make_featurizer
+    from dsdm_engine.featurize.base import make_featurizer
     from dsdm_engine.featurize.shards import featurize_targets
     from dsdm_engine.models import configure_threads, resolve_device
     from dsdm_engine.tokenizer import encode_targets, load_tokenizer
@@ -310,29 +318,27 @@ def _target_features(
     task = catalog.get_target_task(task_id)
     # keyed by task id (a new split seed makes a new version with the same content hash)
     cache = Path(frun["artifact_path"]) / "targets" / f"{task['task_id']}-{split}"
-    tok_dir = prepare_tokens(catalog, proxies["pool_id"], pcfg["vocab_size"], pcfg["seq_len"])
     feats = []
     device = resolve_device(fcfg["device"])
+    arr = None  # the examples as token arrays: encoded once, only when a model needs them
     for m, mdir in enumerate(_model_dirs(catalog, fcfg["proxies_run_id"])):
         path = cache / f"model_{m}.npy"
         if path.exists():
             feats.append(np.load(path))
             continue
-        tok = load_tokenizer(tok_dir.tokenizer_dir)
-        arr = encode_targets(
-            [e.prompt for e in examples], [e.completion for e in examples], tok, pcfg["seq_len"]
-        )
+        if arr is None:
+            tokens = prepare_tokens(
+                catalog, proxies["pool_id"], pcfg["vocab_size"], pcfg["seq_len"]
+            )
+            arr = encode_targets(
+                [e.prompt for e in examples],
+                [e.completion for e in examples],
+                load_tokenizer(tokens.tokenizer_dir),
+                pcfg["seq_len"],
+            )
         model, _, _ = load_proxy(mdir, device=str(device))
-        fc = FeaturizeConfig(
-            method=fcfg["method"],
-            k=fcfg["k"],
-            proj_seed=fcfg["proj_seed"] + 1000 * m,
-            output=fcfg["output"],
-            batch_size=fcfg["batch_size"],
-            shard_size=fcfg["shard_size"],
-        )
         f, _ = featurize_targets(
-            make_featurizer(model, fc),
+            make_featurizer(model, _proxy_featurize_config(fcfg, m)),
             arr.input_ids,
             arr.loss_mask,
             arr.attention_mask,
