@@ -52,11 +52,24 @@ def test_a_failing_job_records_its_error(tmp_path: Path):
     assert job["status"] == "failed" and "missing.jsonl" in job["error"]
 
 
-def test_stop_ends_a_running_launch(tmp_path: Path):
-    root = Catalog.open(tmp_path / "ws").workspace.root
-    started = launcher.launch_cli(root, ["workspace", "info"], "x")
-    launcher.stop(started, grace_s=5)
-    assert wait_exit(root, started).state in ("exited", "vanished")
+def test_stop_ends_a_launch_that_would_otherwise_keep_running(tmp_path: Path):
+    import duckdb
+
+    cat = Catalog.open(tmp_path / "ws")
+    holder = duckdb.connect(str(cat.path))  # holds the file lock: the launch waits for it
+    try:
+        started = launcher.launch_cli(
+            cat.workspace.root, ["workspace", "info"], "x", env={"DSDM_LOCK_TIMEOUT": "600"}
+        )
+        time.sleep(2.0)
+        assert launcher.refresh(started).state == "running"
+        assert launcher.stop(started, grace_s=20) is True
+        done = wait_exit(cat.workspace.root, started, timeout_s=20)
+    finally:
+        holder.close()
+    assert done.state == "exited" and done.returncode not in (0, None)
+    assert "schema version" not in launcher.log_tail(done)  # it never got to run
+    assert launcher.stop(done) is False  # nothing left to stop
 
 
 def test_stage_args_builds_argument_lists_without_a_shell():

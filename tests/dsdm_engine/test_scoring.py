@@ -71,6 +71,27 @@ def test_scores_equal_trak_finalize_scores_on_the_same_features(tmp_path, lambda
     assert np.abs(task - ours.mean(1)).max() <= 1e-5 * np.abs(ours).max()
 
 
+def test_default_scoring_path_is_the_trak_library_limit_cosine_normalised(tmp_path):
+    """The shipped default (λ = ∞, cosine) equals trak's own scores at a huge λ, divided by each
+    document's mean feature norm, computed from trak's stored features and scores alone."""
+    from dsdm_engine.pipeline import feature_norms
+
+    rng = np.random.default_rng(4)
+    pool = rng.integers(2, V, (64, T))
+    targets = rng.integers(2, V, (5, T))
+    states = [build_model("tiny", V, T, seed=s).state_dict() for s in (1, 2)]
+    trak_scores, feats = trak_run(tmp_path, states, pool, targets, k=32, lambda_reg=1e9)
+    expected = trak_scores.mean(axis=1) / np.mean(
+        [np.linalg.norm(phi, axis=1) for phi, _, _ in feats], axis=0
+    )
+    pms = [fit_pool_model(phi, q) for phi, q, _ in feats]  # the defaults: λ = ∞
+    ours = task_scores(pms, [t for _, _, t in feats]) / feature_norms(pms)
+    assert np.abs(ours - expected).max() <= 1e-3 * np.abs(expected).max()
+    assert spearman(ours, expected) > 0.999
+    # the normalisation matters: raw scores rank differently from the default path
+    assert spearman(trak_scores.mean(axis=1), expected) < 0.999
+
+
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     """A tiny proxy trained on a pool that holds exact duplicates of the target examples."""
