@@ -175,7 +175,7 @@ def session(page, url: str, cat: Catalog, tmp_path: Path) -> None:
 
     open_page(page, f"{url}/jobs", "Jobs")
     choose(page, "Target task", "soup@v1")
-    page.get_by_label("k documents (selection)").fill("8")
+    page.get_by_label("Documents to select (selection)").fill("8")
     page.get_by_role("button", name="Launch").click()
     launched = page.get_by_role("status").filter(has_text="Launched")
     expect(launched.filter(has_text="--method dsdm")).to_be_visible()

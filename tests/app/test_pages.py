@@ -130,7 +130,7 @@ def test_jobs_page_refuses_k_larger_than_the_pool(tiny_workspace: Catalog):
     at = open_page("jobs")
     at.number_input[0].set_value(25)  # the pool has 24 documents
     at.button[0].click().run()
-    assert "larger than pool tiny" in " ".join(texts(ok(at).error))
+    assert "more than pool tiny has" in " ".join(texts(ok(at).error))
     logs = tiny_workspace.workspace.artifacts / "logs"
     assert not logs.exists() or not list(logs.glob("*.json"))  # nothing launched
 
