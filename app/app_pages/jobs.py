@@ -32,7 +32,9 @@ if go:
         if stage == "select" and pool:
             n_docs = int(query("catalog.get_pool", pool)["n_docs"])
             if k > n_docs:
-                raise ValueError(f"{k:,} documents to select: more than pool {pool} has ({n_docs:,})")
+                raise ValueError(
+                    f"{k:,} documents to select: more than pool {pool} has ({n_docs:,})"
+                )
         args = launcher.stage_args(
             stage, pool=pool, target=target, method=method, k=int(k), seed=int(seed), extra=extra
         )
