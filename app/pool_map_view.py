@@ -158,7 +158,7 @@ def _trace(xy: np.ndarray, hover: np.ndarray, name: str, **marker: Any) -> go.Sc
         y=xy[:, 1],
         mode="markers",
         name=name,
-        marker={"size": 4, "opacity": 0.75, **marker},
+        marker={"size": 4 if len(xy) > 2_000 else 8, "opacity": 0.75, **marker},
         customdata=hover,
         hovertemplate="%{customdata[1]}<br><i>%{customdata[0]}</i><extra>%{fullData.name}</extra>",
     )
@@ -241,7 +241,8 @@ def current_region(pool_id: str) -> dict | None:
 
 def region_ids(pool_id: str) -> list[str] | None:
     """Every document id inside the stored region of this pool (None without a region)."""
-    region, data = current_region(pool_id), map_data(pool_id)
+    region = current_region(pool_id)
+    data = map_data(pool_id) if region is not None else None
     if region is None or data is None:
         return None
     return list(data.columns["doc_id"].to_numpy()[region_mask(data.xy, region)])
