@@ -8,8 +8,8 @@ words: MiniLM on 100k documents takes many minutes on this CPU, and the Map page
 stored layout, so its speed does not depend on how it was made). Then it serves the app, opens
 it on the Workspace page (server start-up and loading the app's JavaScript are not what is
 measured), and times going to Inspect, Compare and Map from the sidebar, each for the first
-time (their queries not cached yet), until the page's script run has finished and its tables and charts are drawn. Goals:
-Inspect and Compare under 2 s, Map (cached layout) under 3 s.
+time (their queries not cached yet), until the page's script run has finished and its tables
+and charts are drawn. Goals: Inspect and Compare under 2 s, Map (cached layout) under 3 s.
 
     python bench/app.py [--docs 100000] [--out FILE]   # FILE gets the timings as JSON
 
