@@ -10,8 +10,8 @@ a layout whose pool changed is never shown.
 Projection: UMAP (`umap-learn`, cosine neighbours) when it is installed and the pool is at most
 `UMAP_MAX_DOCS` documents; PCA (exact SVD of a seeded subsample, then all rows projected)
 otherwise. Measured on one core of the 2-core CPU (384-d, 30 clusters): UMAP 20k docs 36 s,
-100k docs 70 s (plus ~10 s of numba compilation on first use); PCA 100k docs 1 s. Embedding
-100k documents with MiniLM takes far longer than either, so the job's cost is the embedding.
+100k docs 70 s (plus ~10 s of numba compilation on first use); PCA 100k docs 1 s. MiniLM ran
+63 docs/s (~26 min for 100k documents), so the job's cost is the embedding.
 
 `region_mask` turns a box/lasso selection (in layout coordinates) into a mask over all
 documents, so a region's count never depends on how many points were drawn.
