@@ -234,7 +234,16 @@ def test_a_shared_url_opens_its_page_with_its_target(tiny_workspace: Catalog, pa
 
 def test_empty_workspace_renders_hints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("DSDM_WORKSPACE", str(tmp_path / "empty"))
-    for page in ("workspace", "targets", "jobs", "compare", "inspector", "harmful", "export"):
+    for page in (
+        "workspace",
+        "targets",
+        "jobs",
+        "map",
+        "compare",
+        "inspector",
+        "harmful",
+        "export",
+    ):
         at = open_page(page)
         assert at.info or at.title, page
     assert os.environ["DSDM_WORKSPACE"].endswith("empty")
