@@ -51,10 +51,11 @@ def test_layout_is_stored_by_content_hash_registered_and_reused(catalog: Catalog
     topics = topic_pool(catalog, tmp_path)
     embed = TopicEmbedder()
     reports: list[tuple[int, int, str]] = []
-    found = compute_pool_map(
-        catalog, "p", method="pca", embed_fn=embed, progress=lambda d, t, m="": reports.append(
-            (d, t, m))
-    )  # fmt: skip
+
+    def progress(done: int, total: int, message: str = "") -> None:
+        reports.append((done, total, message))
+
+    found = compute_pool_map(catalog, "p", method="pca", embed_fn=embed, progress=progress)
     pool = catalog.get_pool("p")
     assert found.xy.shape == (90, 2) and found.xy.dtype == np.float32
     assert 0.0 <= found.xy.min() and found.xy.max() <= 1.0
