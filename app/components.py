@@ -54,13 +54,18 @@ def doc_table(df: pd.DataFrame, key: str | None = None, select: bool = False) ->
         st.caption("No documents.")
         return None
     shown = df.head(1000)
+    # The text right after the id: last, it sat past the right edge of half-width tables.
+    order = [c for c in ("doc_id", "snippet") if c in shown] + [
+        c for c in shown.columns if c not in ("doc_id", "snippet")
+    ]
     if not select:
-        st.dataframe(shown, hide_index=True, column_config=DOC_COLUMNS)
+        st.dataframe(shown, hide_index=True, column_config=DOC_COLUMNS, column_order=order)
         return None
     event = st.dataframe(
         shown,
         hide_index=True,
         column_config=DOC_COLUMNS,
+        column_order=order,
         key=key,
         on_select="rerun",
         selection_mode="single-row",

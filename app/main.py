@@ -1,8 +1,9 @@
 """DsDm Studio's Streamlit entry point: page config, navigation, and the shareable URL.
 
 Run with `dsdm app` (or `streamlit run app/main.py`). The workspace comes from $DSDM_WORKSPACE
-(default ./dsdm_workspace). The current page is mirrored in `?page=`, and a URL naming another
-page (`/?page=compare&target=...`) opens that page with its target and method.
+(default ./dsdm_workspace). Every page opens by its URL path (`/workspace`, `/map`, ...);
+the current page is also mirrored in `?page=`, and a URL naming another page
+(`/?page=compare&target=...`) opens that page with its target and method.
 """
 
 from __future__ import annotations
@@ -23,23 +24,32 @@ _template = pio.templates[pio.templates.default]  # loads the template JSON now 
 st.set_page_config(page_title="DsDm Studio", layout="wide")
 
 PAGES = {
-    "workspace": st.Page(
-        "app_pages/workspace.py", title="Workspace", url_path="workspace", default=True
-    ),
+    "workspace": st.Page("app_pages/workspace.py", title="Workspace", url_path="workspace"),
     "targets": st.Page("app_pages/targets.py", title="Targets", url_path="targets"),
     "jobs": st.Page("app_pages/jobs.py", title="Jobs", url_path="jobs"),
+    "map": st.Page("app_pages/map.py", title="Map", url_path="map"),
     "compare": st.Page("app_pages/compare.py", title="Compare", url_path="compare"),
     "inspect": st.Page("app_pages/inspector.py", title="Inspect", url_path="inspect"),
     "harmful": st.Page("app_pages/harmful.py", title="Harmful data", url_path="harmful"),
     "export": st.Page("app_pages/export.py", title="Export", url_path="export"),
 }
 
-current = st.navigation(list(PAGES.values()))
-name = next(
-    k
-    for k, p in PAGES.items()
-    if p.url_path == current.url_path or (p is PAGES["workspace"] and not current.url_path)
-)
+
+def _start() -> None:
+    """The app root `/`: open the page a shared link names (`?page=`), else Workspace."""
+    wanted = PAGES.get(st.query_params.get("page", ""), PAGES["workspace"])
+    st.session_state["_page_synced"] = True
+    st.switch_page(wanted, query_params=st.query_params.to_dict())
+
+
+# Streamlit serves its default page only at `/` (its url_path becomes ""), so a real page as
+# the default would make `/workspace` "Page not found". The default is a hidden page that
+# forwards to the right real one; every real page opens by its own path.
+START = st.Page(_start, title="Start", url_path="start", default=True, visibility="hidden")
+current = st.navigation([START, *PAGES.values()])
+if current is START:
+    current.run()
+name = next(k for k, p in PAGES.items() if p.url_path == current.url_path)
 wanted = st.query_params.get("page")
 if wanted in PAGES and wanted != name and "_page_synced" not in st.session_state:
     st.session_state["_page_synced"] = True

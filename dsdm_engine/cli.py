@@ -286,10 +286,12 @@ def _register_extra(sub: Any) -> None:
     from dsdm_engine.cli_app import register_app_command
     from dsdm_engine.cli_engine import register_engine_commands
     from dsdm_engine.cli_eval import register_eval_commands
+    from dsdm_engine.cli_map import register_map_command
 
     register_engine_commands(sub)
     register_app_command(sub)
     register_eval_commands(sub)
+    register_map_command(sub)
 
 
 _EXTRA_COMMANDS: list[Callable[[Any], None]] = [_register_extra]

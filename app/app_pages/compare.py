@@ -21,7 +21,7 @@ with c1:
     target = pick("Target task", tasks, "target")
 with c2:
     pool = pick("Pool", pools, "pool")
-k = c3.number_input("Budget k (documents)", 1, 10_000_000, 100, key="cmp_k")
+k = c3.number_input("Documents per method (budget)", 1, 10_000_000, 100, key="cmp_k")
 methods = pick_many("Methods", available_selectors(), "method", default=["dsdm", "random"])
 found = query("queries.latest_selections", pool, target, tuple(methods))
 missing = [m for m in methods if m not in found]

@@ -17,7 +17,7 @@ if not scores:
     st.stop()
 run, pool = scores["run_id"], scores["pool_id"]
 sign_legend()
-k = st.number_input("Bottom k", 1, 1000, 20)
+k = st.number_input("Bottom documents (lowest scores)", 1, 1000, 20)
 bottom = query("queries.top_documents", run, target, int(k), bottom=True)
 st.plotly_chart(
     binned_histogram(
@@ -50,12 +50,12 @@ st.caption(
 )
 
 if not query("catalog.get_pool", pool)["planted"].empty:
-    st.subheader("Does the bottom-k find the planted bad documents?")
+    st.subheader(f"Do the bottom {k} documents find the planted bad ones?")
     with user_errors():
         rep = query("queries.planted_precision", run, target, int(k))
         m1, m2, m3 = st.columns(3)
         m1.metric(f"precision@{k}", f"{rep.precision:.0%}")
-        m2.metric("planted in bottom-k", f"{rep.n_planted_in_bottom_k} / {rep.k}")
+        m2.metric(f"planted in the bottom {k}", f"{rep.n_planted_in_bottom_k} / {rep.k}")
         m3.metric("base rate (random pick)", f"{rep.base_rate:.1%}")
 
 st.subheader("Helps one target, hurts another")

@@ -19,7 +19,7 @@ with st.form("launch"):
     target = c2.selectbox("Target task", [None, *tasks], index=1 if tasks else 0)
     method = c3.selectbox("Method (selection)", methods, index=methods.index("dsdm"))
     c4, c5, c6 = st.columns(3)
-    k = c4.number_input("k documents (selection)", 1, 10_000_000, 100)
+    k = c4.number_input("Documents to select (selection)", 1, 10_000_000, 100)
     seed = c5.number_input("seed", 0, 2**31 - 1, 0)
     extra = c6.text_input("Other flags", placeholder="--preset tiny")
     go = st.form_submit_button("Launch")
@@ -32,7 +32,9 @@ if go:
         if stage == "select" and pool:
             n_docs = int(query("catalog.get_pool", pool)["n_docs"])
             if k > n_docs:
-                raise ValueError(f"k = {k:,} is larger than pool {pool} ({n_docs:,} documents)")
+                raise ValueError(
+                    f"{k:,} documents to select: more than pool {pool} has ({n_docs:,})"
+                )
         args = launcher.stage_args(
             stage, pool=pool, target=target, method=method, k=int(k), seed=int(seed), extra=extra
         )

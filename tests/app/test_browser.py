@@ -3,6 +3,8 @@
 One session end to end on the tiny workspace: create a target task from pasted examples, run a
 DsDm and a random selection from the Jobs page (real detached `dsdm select` processes), open
 Compare and Inspect, export a Parquet subset and check the downloaded file against its manifest.
+A second session opens every page by its URL path (no "Page not found" dialog) and turns a box
+drawn on the Map into an exclusion of exactly the documents inside it.
 Screenshots of every page go to `artifacts_ci/screenshots/` (gitignored; kept by CI).
 
 The DsDm scores for the pasted target are written by the test (the stand-in scorer of
@@ -18,7 +20,9 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -27,6 +31,7 @@ from tiny_ws import POOL, build_tiny_workspace, stand_in_scores
 
 from data_catalog.catalog import Catalog
 from dsdm_engine.cli_app import free_port, server_command, server_env
+from dsdm_engine.pool_map import load_pool_map, region_mask
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,7 +119,9 @@ def choose(page, label: str, option: str) -> None:
                 raise
 
 
-def test_a_curation_session_in_a_real_browser(server, tmp_path: Path):
+@contextmanager
+def chromium_page(tmp_path: Path) -> Iterator:
+    """A page in headless Debian Chromium; a screenshot is kept if the test fails."""
     if not CHROMIUM.exists():
         pytest.fail(
             "Debian chromium is missing at /usr/bin/chromium: `make test` installs it "
@@ -122,7 +129,6 @@ def test_a_curation_session_in_a_real_browser(server, tmp_path: Path):
         )
     from playwright.sync_api import expect, sync_playwright
 
-    url, cat = server
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=str(CHROMIUM), headless=True,
@@ -133,14 +139,73 @@ def test_a_curation_session_in_a_real_browser(server, tmp_path: Path):
         page.set_default_timeout(TIMEOUT_MS)
         expect.set_options(timeout=TIMEOUT_MS)
         try:
-            session(page, url, cat, tmp_path)
+            yield page
         except Exception:
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / "failure.png"))
             raise
         finally:
             browser.close()
+
+
+def test_a_curation_session_in_a_real_browser(server, tmp_path: Path):
+    url, cat = server
+    with chromium_page(tmp_path) as page:
+        session(page, url, cat, tmp_path)
     check_export(cat, tmp_path)
+
+
+PATHS = {
+    "workspace": "Workspace",
+    "targets": "Target tasks",
+    "jobs": "Jobs",
+    "map": "Pool map",
+    "compare": "Compare selection methods",
+    "inspect": "Inspect documents",
+    "harmful": "Harmful data",
+    "export": "Export a subset",
+    "": "Workspace",  # the root forwards to /workspace
+}
+
+
+def test_every_page_opens_by_its_path_and_a_box_on_the_map_excludes(server, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    url, cat = server
+    with chromium_page(tmp_path) as page:
+        for path, heading in PATHS.items():
+            open_page(page, f"{url}/{path}", heading)
+            # The "Page not found" dialog opens a moment after the page has run: look later.
+            page.wait_for_timeout(700)
+            assert page.get_by_role("dialog").count() == 0, page.get_by_role("dialog").inner_text()
+            expect(page.get_by_test_id("stException")).to_have_count(0)
+            assert urlparse(page.url).path == f"/{path or 'workspace'}", page.url
+        open_page(page, f"{url}/map", "Pool map")
+        box_select(page, page.locator(".js-plotly-plot .nsewdrag").first)
+        region = page.get_by_role("heading", name="Region:")
+        expect(region).to_be_visible()
+        n = int(region.inner_text().split()[1])
+        [shape] = page.evaluate("() => document.querySelector('.js-plotly-plot').layout.shapes")
+        layout = load_pool_map(cat, POOL)
+        box = {"box": [(shape["x0"], shape["x1"], shape["y0"], shape["y1"])]}
+        inside = region_mask(layout.xy, box)
+        assert 0 < n == inside.sum() < len(layout.xy)  # every document in the drawn box
+        shoot(page, "8-map-region")
+        page.get_by_text(f"Yes, add all {n} documents in the region").click()
+        page.get_by_role("button", name=f"Exclude all {n} documents in the region").click()
+        expect(page.get_by_text(f"{n} documents added to {POOL}'s exclusion list")).to_be_visible()
+    assert sorted(cat.exclusions(POOL)) == sorted(np.asarray(cat.doc_ids(POOL))[inside])
+
+
+def box_select(page, plot_area) -> None:
+    """Drag a box over the left half of the plot with plotly's box-select tool."""
+    plot_area.hover()
+    page.locator('.modebar-btn[data-title="Box Select"]').first.click()
+    b = plot_area.bounding_box()
+    page.mouse.move(b["x"] + 0.02 * b["width"], b["y"] + 0.02 * b["height"])
+    page.mouse.down()
+    page.mouse.move(b["x"] + 0.5 * b["width"], b["y"] + 0.98 * b["height"], steps=12)
+    page.mouse.up()
 
 
 def session(page, url: str, cat: Catalog, tmp_path: Path) -> None:
@@ -175,7 +240,7 @@ def session(page, url: str, cat: Catalog, tmp_path: Path) -> None:
 
     open_page(page, f"{url}/jobs", "Jobs")
     choose(page, "Target task", "soup@v1")
-    page.get_by_label("k documents (selection)").fill("8")
+    page.get_by_label("Documents to select (selection)").fill("8")
     page.get_by_role("button", name="Launch").click()
     launched = page.get_by_role("status").filter(has_text="Launched")
     expect(launched.filter(has_text="--method dsdm")).to_be_visible()

@@ -2,7 +2,8 @@
 
 Contents: pool `tiny` (the 20-document selector fixture plus 4 planted garbled documents), two
 target tasks (`cooking` from the fixture, `finance` written here), one score run per target,
-`dsdm` and `random` selections for `cooking`, and a few evaluation rows.
+`dsdm` and `random` selections for `cooking`, a few evaluation rows, and a pool map layout
+(PCA of a stand-in embedding: hashed bags of words, not MiniLM, which is too slow to load here).
 
 The stored "DsDm" scores are a stand-in: the share of a document's words that occur in the
 target's selection examples, centred on the pool mean (positive = more target-like), not
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ import numpy as np
 from data_catalog.catalog import Catalog
 from data_catalog.ingest import ingest
 from data_catalog.targets import add_target_task
+from dsdm_engine.pool_map import compute_pool_map
 from dsdm_engine.selectors import PoolView, SelectionRule, get_selector
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +54,15 @@ def stand_in_scores(texts: list[str], target: list[str]) -> np.ndarray:
     vocab = {w for t in target for w in _words(t)}
     share = np.array([np.mean([w in vocab for w in _words(t)] or [0.0]) for t in texts])
     return share - share.mean()
+
+
+def stand_in_embed(texts: list[str]) -> np.ndarray:
+    """Hashed bag of words in 64 dimensions (rows normalised by the embedding cache)."""
+    out = np.zeros((len(texts), 64), dtype=np.float32)
+    for i, text in enumerate(texts):
+        for word in _words(text):
+            out[i, zlib.crc32(word.encode()) % 64] += 1.0
+    return out
 
 
 def _score(cat: Catalog, task_id: str, texts: list[str], view: PoolView) -> str:
@@ -110,4 +122,5 @@ def build_tiny_workspace(root: Path) -> Catalog:
     for method, losses in (("dsdm", [3.1, 2.8, 2.6]), ("random", [3.4, 3.1, 2.9])):
         for budget, loss in zip([1000, 2000, 4000], losses, strict=True):
             cat.save_evaluation(sel_ids[method], cook, budget, 0, loss, {"test": True})
+    compute_pool_map(cat, POOL, method="pca", embed_fn=stand_in_embed)
     return cat

@@ -1,0 +1,176 @@
+"""Queries for the pool map and bulk curation: per-document columns in ingest order, text
+snippets for the rows on screen, and every id matching a search (for "exclude all N").
+
+Column functions return one value per pool document in ingest order (`ORDER BY row_idx`), the
+order of a stored map layout, so `values[i]` colours point i; they carry no text. Text leaves
+DuckDB only as snippets of the ids asked for (a page of a table, the points drawn on the map).
+`matching_ids` returns ids only, never rows, so acting on 100k matches stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from data_catalog.catalog import Catalog
+from data_catalog.errors import InputError
+
+SNIPPET_CHARS = 160
+ORDERS = {
+    "pool": "d.row_idx",
+    "score_desc": "s.score DESC, d.row_idx",
+    "score_asc": "s.score ASC, d.row_idx",
+}
+
+
+def _ids_frame(doc_ids: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({"doc_id": pd.Series(list(doc_ids), dtype="object")})
+
+
+def pool_columns_in_order(catalog: Catalog, pool_id: str) -> pd.DataFrame:
+    """doc_id, source and planted label (None when unlabelled) of every document, ingest order."""
+    with catalog.connect() as con:
+        return con.execute(
+            "SELECT doc_id, source, metadata->>'planted' AS planted FROM documents "
+            "WHERE pool_id = ? ORDER BY row_idx",
+            [pool_id],
+        ).df()
+
+
+def percentiles_in_order(catalog: Catalog, pool_id: str, run_id: str, task_id: str) -> np.ndarray:
+    """Each document's score percentile for (run, task) in ingest order; NaN where unscored."""
+    with catalog.connect() as con:
+        df = con.execute(
+            "SELECT s.percentile FROM documents d LEFT JOIN scores s ON s.pool_id = d.pool_id "
+            "AND s.doc_id = d.doc_id AND s.run_id = ? AND s.task_id = ? "
+            "WHERE d.pool_id = ? ORDER BY d.row_idx",
+            [run_id, task_id, pool_id],
+        ).df()
+    return df["percentile"].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def membership_in_order(catalog: Catalog, pool_id: str, selection_id: str | None) -> np.ndarray:
+    """Whether each document (ingest order) is in the selection; `None` means the pool's
+    exclusion list instead."""
+    if selection_id is None:
+        member = "SELECT doc_id FROM exclusions WHERE pool_id = ?"
+        params: list[Any] = [pool_id]
+    else:
+        member = "SELECT doc_id FROM selection_members WHERE selection_id = ?"
+        params = [selection_id]
+    with catalog.connect() as con:
+        df = con.execute(
+            f"SELECT d.doc_id IN ({member}) AS hit FROM documents d WHERE d.pool_id = ? "
+            "ORDER BY d.row_idx",
+            [*params, pool_id],
+        ).df()
+    return df["hit"].to_numpy(dtype=bool)
+
+
+def snippets(
+    catalog: Catalog, pool_id: str, doc_ids: Sequence[str], chars: int = SNIPPET_CHARS
+) -> dict[str, str]:
+    """doc_id → the first `chars` characters of its text (whitespace runs folded), only for
+    the ids given: call it with the rows on screen."""
+    if not len(doc_ids):
+        return {}
+    with catalog.connect() as con:
+        con.register("wanted_ids", _ids_frame(doc_ids))
+        rows = con.execute(
+            "SELECT d.doc_id, regexp_replace(left(d.text, ?), '\\s+', ' ', 'g') FROM documents d "
+            "JOIN wanted_ids w ON w.doc_id = d.doc_id WHERE d.pool_id = ?",
+            [int(chars), pool_id],
+        ).fetchall()
+    return dict(rows)
+
+
+def with_snippets(catalog: Catalog, pool_id: str, page: pd.DataFrame) -> pd.DataFrame:
+    """A page of document rows with a `snippet` column right after `doc_id` (fetched for these
+    rows only when the page has none), so the text is in view, not past the last column."""
+    if page.empty or "doc_id" not in page:
+        return page
+    page = page.copy()
+    if "snippet" not in page:
+        found = snippets(catalog, pool_id, list(page["doc_id"]))
+        page["snippet"] = [found.get(d, "") for d in page["doc_id"]]
+    cols = [c for c in page.columns if c not in ("doc_id", "snippet")]
+    return page[["doc_id", "snippet", *cols]]
+
+
+def matching_ids(
+    catalog: Catalog,
+    pool_id: str,
+    query: str = "",
+    *,
+    sources: Sequence[str] = (),
+    min_words: int | None = None,
+    max_words: int | None = None,
+    run_id: str | None = None,
+    task_id: str | None = None,
+    min_score: float | None = None,
+    within: Sequence[str] | None = None,
+    order: str = "pool",
+) -> list[str]:
+    """Every doc_id matching the Inspect search (same filters as `queries.search_documents`),
+    restricted to `within` (a map region) when given, in `order`."""
+    if order not in ORDERS:
+        raise InputError(f"order must be one of {', '.join(ORDERS)}, not {order!r}")
+    scored = bool(run_id and task_id)
+    if not scored and (min_score is not None or order != "pool"):
+        raise InputError("score filters and score order need a target with stored scores")
+    conds, params = ["d.pool_id = ?"], [pool_id]
+    terms = [t.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for t in query.split()]
+    conds += ["d.text ILIKE ? ESCAPE '\\'"] * len(terms)
+    params += [f"%{t}%" for t in terms]
+    optional = [
+        (list(sources) if sources else None, "list_contains(?, d.source)"),
+        (min_words, "d.n_words >= ?"),
+        (max_words, "d.n_words <= ?"),
+        (min_score if scored else None, "s.score >= ?"),
+    ]
+    for value, cond in optional:
+        if value is not None:
+            conds.append(cond)
+            params.append(value)
+    joins = ""
+    if scored:
+        joins = "JOIN scores s ON s.pool_id = d.pool_id AND s.doc_id = d.doc_id "
+        joins += "AND s.run_id = ? AND s.task_id = ? "
+        params = [run_id, task_id, *params]
+    if within is not None:
+        joins += "JOIN region_ids r ON r.doc_id = d.doc_id "
+    sql = f"SELECT d.doc_id FROM documents d {joins}WHERE {' AND '.join(conds)} "
+    with catalog.connect() as con:
+        if within is not None:
+            con.register("region_ids", _ids_frame(within))
+        rows = con.execute(sql + f"ORDER BY {ORDERS[order]}", params).fetchall()
+    return [r[0] for r in rows]
+
+
+def document_rows(
+    catalog: Catalog,
+    pool_id: str,
+    doc_ids: Sequence[str],
+    run_id: str | None = None,
+    task_id: str | None = None,
+) -> pd.DataFrame:
+    """Table rows (snippet, source, words, score, percentile, planted) for a page of ids, in
+    the order given."""
+    cols = ["doc_id", "snippet", "source", "n_words", "score", "percentile", "planted"]
+    if not len(doc_ids):
+        return pd.DataFrame(columns=cols)
+    frame = _ids_frame(doc_ids).assign(pos=range(len(doc_ids)))
+    with catalog.connect() as con:
+        con.register("page_ids", frame)
+        df = con.execute(
+            "SELECT d.doc_id, regexp_replace(left(d.text, ?), '\\s+', ' ', 'g') AS snippet, "
+            "d.source, d.n_words, s.score, s.percentile, d.metadata->>'planted' AS planted "
+            "FROM page_ids p JOIN documents d ON d.pool_id = ? AND d.doc_id = p.doc_id "
+            "LEFT JOIN scores s ON s.pool_id = d.pool_id AND s.doc_id = d.doc_id "
+            "AND s.run_id = ? AND s.task_id = ? ORDER BY p.pos",
+            [SNIPPET_CHARS, pool_id, run_id, task_id],
+        ).df()
+    return df[cols]
