@@ -159,6 +159,7 @@ class Catalog:
             "evaluations",
             "jobs",
             "exports",
+            "lds_results",
         ]
         with self.connect() as con:
             counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
@@ -512,6 +513,13 @@ class Catalog:
                 [status, finished, run_id],
             )
 
+    def set_run_artifact(self, run_id: str, artifact_path: str) -> None:
+        """Point a run at its artifact folder once the folder is known."""
+        with self.connect() as con:
+            con.execute(
+                "UPDATE runs SET artifact_path = ? WHERE run_id = ?", [artifact_path, run_id]
+            )
+
     def get_run(self, run_id: str) -> dict[str, Any]:
         df = self._query_df("SELECT * FROM runs WHERE run_id = ?", [run_id])
         if df.empty:
@@ -696,6 +704,31 @@ class Catalog:
         if task_id:
             return self._query_df(sql + " WHERE e.task_id = ? ORDER BY e.created_at", [task_id])
         return self._query_df(sql + " ORDER BY e.created_at")
+
+    # ---------------------------------------------------------------- LDS (dsdm validate)
+    def save_lds_results(self, run_id: str, results: pd.DataFrame) -> None:
+        """Replace a validation run's LDS rows with `results` (one row per predictor/task/split)."""
+        cols = ["predictor", "kind", "task_id", "split", "aggregate_lds", "ci_lo", "ci_hi"]
+        cols += ["per_example_lds", "n_subsets"]
+        missing = sorted(set(cols) - set(results.columns))
+        if missing:
+            raise ValueError(f"LDS results lack columns {missing}")
+        frame = results[cols].copy()
+        frame.insert(0, "run_id", run_id)
+        frame["created_at"] = _now()
+        with self.transaction() as con:
+            con.execute("DELETE FROM lds_results WHERE run_id = ?", [run_id])
+            con.register("lds_frame", frame)
+            con.execute("INSERT INTO lds_results SELECT * FROM lds_frame")
+
+    def lds_results(self, task_id: str | None = None, run_id: str | None = None) -> pd.DataFrame:
+        """LDS rows of finished validations (newest run first), optionally for one task/run."""
+        sql = (
+            "SELECT l.* FROM lds_results l JOIN runs r USING (run_id) WHERE r.status = 'done'"
+            " AND (? IS NULL OR l.task_id = ?) AND (? IS NULL OR l.run_id = ?)"
+            " ORDER BY r.created_at DESC, l.task_id, l.split, l.aggregate_lds DESC"
+        )
+        return self._query_df(sql, [task_id, task_id, run_id, run_id])
 
     # ---------------------------------------------------------------- jobs
     def create_job(self, kind: str, params: dict[str, Any]) -> str:

@@ -144,6 +144,23 @@ MIGRATIONS: dict[int, list[str]] = {
             PRIMARY KEY (pool_id, doc_id)
         )""",
     ],
+    # v3: LDS of every predictor on one validation's subset models (`dsdm validate`): the
+    # engine's correctness number, per (validation run, predictor, task, split).
+    3: [
+        """CREATE TABLE lds_results (
+            run_id VARCHAR NOT NULL,
+            predictor VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            task_id VARCHAR NOT NULL,
+            split VARCHAR NOT NULL,
+            aggregate_lds DOUBLE,
+            ci_lo DOUBLE,
+            ci_hi DOUBLE,
+            per_example_lds DOUBLE,
+            n_subsets INTEGER NOT NULL,
+            created_at TIMESTAMP NOT NULL
+        )""",
+    ],
 }
 
 LATEST_VERSION = max(MIGRATIONS)

@@ -11,10 +11,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import pandas as pd
-
 from data_catalog.catalog import Catalog
 from data_catalog.errors import DsdmError, InputError
+from dsdm_engine.cli_common import print_df
 from dsdm_engine.progress import Cancelled
 
 Handler = Callable[[argparse.Namespace], int]
@@ -22,16 +21,6 @@ Handler = Callable[[argparse.Namespace], int]
 
 def _catalog(args: argparse.Namespace) -> Catalog:
     return Catalog.open(args.workspace)
-
-
-def print_df(df: pd.DataFrame, digits: int | None = None) -> None:
-    """A table for the terminal; `digits` fixes the decimals of float columns."""
-    if df.empty:
-        print("(none)")
-        return
-    fmt = None if digits is None else (lambda x: f"{x:.{digits}f}")
-    with pd.option_context("display.max_columns", 20, "display.width", 160):
-        print(df.to_string(index=False, float_format=fmt))
 
 
 # ------------------------------------------------------------------ workspace

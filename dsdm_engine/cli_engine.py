@@ -58,7 +58,7 @@ def cmd_proxy_train(args: argparse.Namespace) -> int:
 
 def _dry_run(cat: Catalog, args: argparse.Namespace) -> int:
     """Storage, memory and time estimates before featurising (proxies need not exist yet)."""
-    from dsdm_engine.launch import estimate_featurize
+    from dsdm_engine.estimate import estimate_featurize
 
     runs = cat.list_runs("proxies")
     if args.proxies:
@@ -90,7 +90,10 @@ def _dry_run(cat: Catalog, args: argparse.Namespace) -> int:
     print(f"featurisation estimate for pool {pool['pool_id']} ({pool['n_docs']} documents)")
     print(f"  proxies:        {est['n_models']} x {cfg['preset']} ({est['n_params']:,} params)")
     print(f"  k:              {est['k']}")
-    print(f"  feature files:  {est['feature_bytes'] / 1e9:.2f} GB on disk (float32 memmaps)")
+    print(
+        f"  feature files:  {est['feature_bytes']:,} bytes on disk "
+        f"({est['bytes_per_doc']:,} per document; float32 memmaps)"
+    )
     print(f"  peak memory:    {est['peak_ram_bytes'] / 1e9:.2f} GB")
     print(f"  time on {device}:    ~{est['seconds'] / 60:.1f} min (order of magnitude)")
     return 0

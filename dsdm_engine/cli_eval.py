@@ -4,6 +4,7 @@
 from scratch per (selection, budget, seed) with one fixed recipe, scores each target's held-out
 split, stores every result in the catalog (reruns skip what is stored) and prints mean ± std per
 method, plus the compute multiplier against random when a random selection is among them.
+`dsdm validate --pool P` measures the LDS of every predictor (dsdm_engine/validate_run.py).
 `dsdm planted --target T` prints how well the lowest DsDm scores find planted documents.
 Hook into the main parser with `register_eval_commands(sub)`.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
-from dsdm_engine.cli import print_df
+from dsdm_engine.cli_common import print_df
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -99,8 +100,34 @@ def cmd_planted(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from dsdm_engine.cli_options import config_from_args
+    from dsdm_engine.jobs import run_job
+    from dsdm_engine.validate import ValidateConfig
+    from dsdm_engine.validate_run import validate
+
+    cfg = config_from_args(ValidateConfig, args)
+    cat = Catalog.open(args.workspace)
+    params = {"pool": args.pool, "targets": args.target, **vars(cfg)}
+    run_id = run_job(
+        cat,
+        "validate",
+        params,
+        lambda p: validate(cat, args.pool, args.target, cfg, p, similarity=not args.no_similarity),
+        echo=True,
+    )
+    res = cat.lds_results(run_id=run_id)
+    cols = ["task_id", "split", "predictor", "aggregate_lds", "ci_lo", "ci_hi", "per_example_lds"]
+    print(f"validation {run_id}: {int(res['n_subsets'].max())} subset models")
+    print_df(res[cols], digits=3)
+    return 0
+
+
 def register_eval_commands(sub: Any) -> None:
-    """Add `evaluate` and `planted` to the `dsdm` subcommand parser."""
+    """Add `evaluate`, `validate` and `planted` to the `dsdm` subcommand parser."""
+    from dsdm_engine.cli_options import add_config_args
+    from dsdm_engine.validate import ValidateConfig
+
     e = sub.add_parser("evaluate", help="train fresh models on selections; held-out target loss")
     e.add_argument("--selections", nargs="+", help="selection ids or names (default: --pool's)")
     e.add_argument("--pool", help="evaluate this pool's selections for the target(s)")
@@ -118,6 +145,20 @@ def register_eval_commands(sub: Any) -> None:
     e.add_argument("--max-heldout", type=int, default=256, help="held-out examples (0 = all)")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     e.set_defaults(func=cmd_evaluate)
+
+    v = sub.add_parser(
+        "validate",
+        help="LDS: how well each predictor's scores predict subset-trained models",
+        description="Trains m seeded α-subset models with the proxies' recipe (fixed token "
+        "budget, common seed), measures each target example's completion log-prob on the "
+        "selection and held-out splits, and reports per predictor (DsDm score runs, similarity "
+        "baselines, token count) the aggregate and per-example LDS with 95% bootstrap CIs.",
+    )
+    v.add_argument("--pool", required=True)
+    v.add_argument("--target", nargs="+", help="target tasks (default: all with scores)")
+    v.add_argument("--no-similarity", action="store_true", help="skip the similarity baselines")
+    add_config_args(v, ValidateConfig)
+    v.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("planted", help="AUROC / precision@k of low scores on planted documents")
     p.add_argument("--target", required=True, help="target task id or name")

@@ -228,63 +228,6 @@ def stage_args(
     return args
 
 
-# ------------------------------------------------------------------ cost estimate
-# Measured on a 2-core CPU (docs/stack-notes.md): the factorised projection ran 32.6 seq/s for
-# 128-token chunks of a 1.46M-parameter GPT-2 with k = 1,024; time scales with tokens × params.
-_CPU_TOKEN_PARAMS_PER_S = 32.6 * 128 * 1.46e6
-_GPU_SPEEDUP = 40.0  # a conservative guess for one datacenter GPU over the 2-core CPU
-# The names of `dsdm_engine.models.PRESETS`, repeated so that a form can list them without
-# importing torch and transformers (8 s); a test checks that the two agree.
-PRESET_NAMES = ("tiny", "small", "medium", "125m")
-
-
-def preset_params(preset: str, vocab_size: int = 4096, seq_len: int = 128) -> int:
-    """Approximate parameter count of a proxy preset (GPT-2 blocks + tied embeddings)."""
-    from dsdm_engine.models import get_preset  # imports torch: only when an estimate is asked
-
-    p = get_preset(preset)
-    return int(12 * p.n_layer * p.n_embd**2 + (vocab_size + seq_len) * p.n_embd)
-
-
-def estimate_featurize(
-    n_docs: int | None = None,
-    *,
-    n_tokens: int | None = None,
-    k: int = 4096,
-    n_models: int = 4,
-    preset: str = "small",
-    seq_len: int = 128,
-    vocab_size: int = 4096,
-    device: str = "cpu",
-) -> dict[str, Any]:
-    """Rough time, feature-file size and peak memory of featurising a pool, before running it.
-
-    Chunks: `n_tokens / seq_len` when the token count is known, else one chunk per document.
-    Features are float32, n_chunks × k per proxy, memmapped on disk; peak memory is one batch
-    plus the model and a k × k Gram matrix, independent of the pool size. Time scales the CPU
-    measurement by tokens × parameters (÷ 40 on a GPU); treat it as an order of magnitude.
-    """
-    if n_docs is None and n_tokens is None:
-        raise ValueError("give n_docs or n_tokens")
-    if (n_tokens or 0) < 0 or (n_docs or 0) < 0 or n_models < 1 or k < 1 or seq_len < 1:
-        raise ValueError("counts must be ≥ 0 and n_models, k, seq_len ≥ 1")
-    n_chunks = -(-int(n_tokens) // seq_len) if n_tokens is not None else int(n_docs or 0)
-    n_params = preset_params(preset, vocab_size, seq_len)
-    seconds = n_chunks * seq_len * n_params * n_models / _CPU_TOKEN_PARAMS_PER_S
-    if device not in ("cpu", "auto"):
-        seconds /= _GPU_SPEEDUP
-    return {
-        "n_chunks": n_chunks,
-        "n_params": n_params,
-        "n_models": n_models,
-        "k": k,
-        "feature_bytes": n_chunks * k * 4 * n_models,
-        "peak_ram_bytes": int(1.0e9 + 2 * k * k * 8 + 16 * n_params),
-        "seconds": seconds,
-        "device": device,
-    }
-
-
 # ------------------------------------------------------------------ the detached runner
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"stopped by signal {signum}")

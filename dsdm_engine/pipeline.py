@@ -248,7 +248,7 @@ def featurize(
     progress: ProgressCallback = no_progress,
 ) -> str:
     """Featurise every pool document under every proxy (resuming from shard markers)."""
-    from dsdm_engine.featurize.base import make_featurizer
+    from dsdm_engine.featurize.registry import make_featurizer
     from dsdm_engine.featurize.shards import featurize_pool
     from dsdm_engine.models import configure_threads, resolve_device
     from dsdm_engine.training import checkpoint_sha256, load_proxy
@@ -300,7 +300,7 @@ def _target_features(
     catalog: Catalog, features_run_id: str, task_id: str, split: str = "selection"
 ) -> tuple[list[np.ndarray], list[Any]]:
     """Per-model target features (m, k) for a task's split, cached under the features run."""
-    from dsdm_engine.featurize.base import make_featurizer
+    from dsdm_engine.featurize.registry import make_featurizer
     from dsdm_engine.featurize.shards import featurize_targets
     from dsdm_engine.models import configure_threads, resolve_device
     from dsdm_engine.tokenizer import encode_targets, load_tokenizer

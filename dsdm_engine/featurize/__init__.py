@@ -1,7 +1,7 @@
 """Gradient featurisers (fast factorised, exact reference, trak library) and sharded pool runs.
 
 Public entry points: `FeaturizeConfig`, `make_featurizer`, `featurize_pool`, `featurize_targets`,
-`load_pool_features`, `run_shard` (the unit a distributed executor calls), `dry_run_estimate`.
+`load_pool_features`, `run_shard` (the unit a distributed executor calls).
 """
 
 from dsdm_engine.featurize.base import (
@@ -9,9 +9,8 @@ from dsdm_engine.featurize.base import (
     Batch,
     FeaturizeConfig,
     Featurizer,
-    make_featurizer,
 )
-from dsdm_engine.featurize.estimate import dry_run_estimate
+from dsdm_engine.featurize.registry import make_featurizer
 from dsdm_engine.featurize.shards import (
     featurize_pool,
     featurize_targets,
@@ -24,7 +23,6 @@ __all__ = [
     "Batch",
     "FeaturizeConfig",
     "Featurizer",
-    "dry_run_estimate",
     "featurize_pool",
     "featurize_targets",
     "load_pool_features",

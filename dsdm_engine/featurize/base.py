@@ -97,20 +97,3 @@ class Featurizer(ABC):
     @abstractmethod
     def featurize(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """Features (B, k) float32 and out-to-loss Q (B,) float32 for one batch."""
-
-
-def make_featurizer(model: torch.nn.Module, config: FeaturizeConfig) -> Featurizer:
-    """Registry: build the featuriser `config.method` names for this model (on its device)."""
-    if config.method == "fast":
-        from dsdm_engine.featurize.fast import FastFeaturizer
-
-        return FastFeaturizer(model, k=config.k, seed=config.proj_seed, output=config.output)
-    if config.method == "exact":
-        from dsdm_engine.featurize.exact import ExactFeaturizer
-
-        return ExactFeaturizer(model, k=config.k, seed=config.proj_seed, output=config.output)
-    if config.method == "trak":
-        from dsdm_engine.featurize.trak_path import TrakFeaturizer
-
-        return TrakFeaturizer(model, k=config.k, seed=config.proj_seed, output=config.output)
-    raise ValueError(f"unknown featuriser {config.method!r}; known: {', '.join(FEATURIZERS)}")

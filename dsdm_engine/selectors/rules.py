@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from dsdm_engine.selectors.base import PoolView
+    from dsdm_engine.selectors.pool_view import PoolView
 
 MODES = ("top_k", "gumbel")
 

@@ -104,23 +104,3 @@ def test_stage_args_builds_argument_lists_without_a_shell():
         launcher.stage_args("nope")
     with pytest.raises(ValueError, match="extra arguments"):
         launcher.stage_args("score", extra="'unclosed")
-
-
-def test_featurize_estimate_scales_with_pool_models_and_device():
-    small = launcher.estimate_featurize(n_tokens=128_000, n_models=1, k=1024, preset="small")
-    assert small["n_chunks"] == 1000 and small["feature_bytes"] == 1000 * 1024 * 4
-    big = launcher.estimate_featurize(n_tokens=128_000, n_models=4, k=1024, preset="small")
-    assert big["feature_bytes"] == 4 * small["feature_bytes"]
-    assert big["seconds"] == pytest.approx(4 * small["seconds"])
-    gpu = launcher.estimate_featurize(n_tokens=128_000, n_models=4, k=1024, device="cuda")
-    assert gpu["seconds"] < big["seconds"]
-    assert launcher.estimate_featurize(n_docs=500)["n_chunks"] == 500  # no token counts yet
-    assert launcher.estimate_featurize(n_docs=10, preset="125m")["n_params"] > 80e6
-    with pytest.raises(ValueError):
-        launcher.estimate_featurize(n_tokens=-1)
-
-
-def test_preset_names_match_the_models_module():
-    from dsdm_engine.models import PRESETS
-
-    assert launcher.PRESET_NAMES == tuple(PRESETS)

@@ -194,16 +194,3 @@ def test_featurize_targets_matches_batches(model):
     )
     f_all, _ = fz.featurize(b)
     assert rel_err(f, f_all) < 1e-5 and q.shape == (5,)
-
-
-def test_dry_run_estimate_scales_with_the_job():
-    from dsdm_engine.featurize.estimate import dry_run_estimate
-
-    small = dry_run_estimate(1000, 128, 1024, 1, "small", "cpu")
-    big = dry_run_estimate(10_000, 128, 1024, 4, "small", "cpu")
-    assert small["feature_bytes"] == 1000 * 1025 * 4
-    assert big["feature_bytes"] == 40 * small["feature_bytes"]
-    assert big["featurize_seconds"] > 30 * small["featurize_seconds"]
-    assert small["peak_memory_bytes"] > 0 and small["seq_per_s"] > 0
-    fin = dry_run_estimate(1000, 128, 1024, 1, "small", "cpu", lambda_finite=True)
-    assert fin["scoring_memory_bytes"] > small["scoring_memory_bytes"]

@@ -1,0 +1,26 @@
+"""The one featurisation cost estimate (dry run, app, launcher): it scales as the job does."""
+
+import pytest
+
+from dsdm_engine import estimate
+
+
+def test_featurize_estimate_scales_with_pool_models_and_device():
+    small = estimate.estimate_featurize(n_tokens=128_000, n_models=1, k=1024, preset="small")
+    assert small["n_chunks"] == 1000 and small["feature_bytes"] == 1000 * 1025 * 4
+    assert small["bytes_per_doc"] == 1025 * 4  # float32 Φ row + Q
+    big = estimate.estimate_featurize(n_tokens=128_000, n_models=4, k=1024, preset="small")
+    assert big["feature_bytes"] == 4 * small["feature_bytes"]
+    assert big["seconds"] == pytest.approx(4 * small["seconds"])
+    gpu = estimate.estimate_featurize(n_tokens=128_000, n_models=4, k=1024, device="cuda")
+    assert gpu["seconds"] < big["seconds"]
+    assert estimate.estimate_featurize(n_docs=500)["n_chunks"] == 500  # no token counts yet
+    assert estimate.estimate_featurize(n_docs=10, preset="125m")["n_params"] > 80e6
+    with pytest.raises(ValueError):
+        estimate.estimate_featurize(n_tokens=-1)
+
+
+def test_preset_names_match_the_models_module():
+    from dsdm_engine.models import PRESETS
+
+    assert estimate.PRESET_NAMES == tuple(PRESETS)
