@@ -1,4 +1,4 @@
-"""Glue between query results and `dsdm_engine.metrics` / `figures` for the Compare page.
+"""Glue between query results and `dsdm_engine.evaluation.metrics` / `figures` for the Compare page.
 
 Inputs are id lists and small frames already fetched (server-side); outputs are small tables and
 plotly figures. The metrics themselves live in the engine; nothing here touches the catalog.
@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from data_catalog.records import Selection
-from dsdm_engine import metrics
+from dsdm_engine.evaluation import metrics
 
 
 def as_selections(ranked: Mapping[str, Sequence[str]]) -> dict[str, Selection]:

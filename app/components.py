@@ -15,7 +15,7 @@ import streamlit as st
 
 from data_catalog.errors import InputError
 from data_catalog.targets import parse_examples_jsonl
-from dsdm_engine.launch import Launch, log_tail
+from dsdm_engine.cli.launch import Launch, log_tail
 
 SIGN_LEGEND = "Score sign: **positive = predicted to lower target loss** (helps the target); "
 SIGN_LEGEND += "negative = predicted to raise it (hurts). Percentile 100 = most helpful."

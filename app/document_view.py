@@ -12,7 +12,7 @@ from app.state import catalog, query, user_errors, workspace_root
 
 @st.cache_data(ttl=600, max_entries=64, show_spinner="Computing per-example scores…")
 def _drilldown(root: str, run_id: str, doc_id: str) -> dict:
-    from dsdm_engine.pipeline import example_drilldown  # engine code: loaded only when asked
+    from dsdm_engine.stages import example_drilldown  # engine code: loaded only when asked
 
     return example_drilldown(catalog(), run_id, doc_id, top=5)
 

@@ -13,7 +13,7 @@ import streamlit as st
 
 from app.components import job_progress, launch_log
 from app.state import catalog, forget, workspace_root
-from dsdm_engine import launch as launcher
+from dsdm_engine.cli import launch as launcher
 
 
 def job_card(job: dict[str, Any]) -> None:

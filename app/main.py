@@ -16,7 +16,7 @@ import streamlit as st
 # this keeps a page's first render to its own queries.
 import app.analysis  # noqa: E402, F401
 import app.components  # noqa: E402, F401
-import dsdm_engine.figures  # noqa: E402, F401
+import dsdm_engine.evaluation.figures  # noqa: E402, F401
 import dsdm_engine.selectors  # noqa: E402, F401
 
 _template = pio.templates[pio.templates.default]  # loads the template JSON now (assigned: no magic)

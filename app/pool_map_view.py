@@ -1,7 +1,8 @@
 """The pool map's pieces for the app: cached layout and colour columns, the scattergl figure,
 and the map region kept in session state for the Map and Inspect pages.
 
-The layout (`dsdm_engine.pool_map`) holds every document; at most `DRAW_CAP` of them are drawn
+The layout (`dsdm_engine.stages.pool_map`) holds every document; at most `DRAW_CAP` of them
+are drawn
 (a fixed-seed uniform sample above the cap), with text snippets fetched for the drawn points
 only. A box or lasso selection is stored as its shapes, in layout coordinates, and turned into
 a mask over all documents with `region_mask`, so a region's count never depends on drawing.
@@ -20,7 +21,7 @@ import streamlit as st
 
 from app.state import catalog, query, workspace_root
 from data_catalog import snippets
-from dsdm_engine.pool_map import load_pool_map, region_mask
+from dsdm_engine.stages.pool_map import load_pool_map, region_mask
 
 DRAW_CAP = 20_000
 DRAW_SEED = 0  # the drawn sample only: counts and actions always use every document

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from data_catalog.catalog import Catalog  # noqa: E402
 from data_catalog.ingest import ingest  # noqa: E402
 from data_catalog.targets import add_target_task  # noqa: E402
-from dsdm_engine.cli_app import free_port, server_command, server_env  # noqa: E402
+from dsdm_engine.cli.serve import free_port, server_command, server_env  # noqa: E402
 
 WORDS = (
     "data model selection target loss pool document token proxy gradient feature score "
@@ -57,7 +57,7 @@ def hashed_embed(texts: list[str]) -> np.ndarray:
 
 
 def ensure_map(cat: Catalog) -> None:
-    from dsdm_engine.pool_map import compute_pool_map, load_pool_map
+    from dsdm_engine.stages.pool_map import compute_pool_map, load_pool_map
 
     if load_pool_map(cat, "bench") is None:
         compute_pool_map(cat, "bench", method="pca", embed_fn=hashed_embed)
@@ -88,8 +88,8 @@ def build(root: Path, n_docs: int) -> Catalog:
     )
     cat.save_scores(run, task["task_id"], "bench", ids, scores)
     cat.set_run_status(run, "done")
-    from dsdm_engine.pipeline import run_selection
     from dsdm_engine.selectors import SelectionRule
+    from dsdm_engine.stages import run_selection
 
     for method in ("dsdm", "random"):
         run_selection(cat, method, "bench", task_ref=task["task_id"], rule=SelectionRule(k=10_000))

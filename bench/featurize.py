@@ -58,8 +58,13 @@ def load_texts(args) -> tuple[list[str], list[tuple[str, str]]]:
 
 def prepare(args, work: Path) -> dict:
     """Tokenizer, pool chunks, target arrays and one trained proxy per preset (cached)."""
-    from dsdm_engine.tokenizer import encode_chunks, encode_targets, load_tokenizer, train_tokenizer
-    from dsdm_engine.training import TrainConfig, train_proxy
+    from dsdm_engine.compute.tokenizer import (
+        encode_chunks,
+        encode_targets,
+        load_tokenizer,
+        train_tokenizer,
+    )
+    from dsdm_engine.compute.training import TrainConfig, train_proxy
 
     work.mkdir(parents=True, exist_ok=True)
     if not all((work / f).exists() for f in ("tokenizer.json", "chunks.npy", "targets.npz")):
@@ -111,8 +116,8 @@ def worker(args) -> None:
     """One path in its own process: print {"seq_per_s", "peak_rss_mb", "n"} as JSON."""
     import torch
 
-    from dsdm_engine.featurize import FeaturizeConfig, featurize_pool, make_featurizer
-    from dsdm_engine.training import load_proxy
+    from dsdm_engine.compute.featurize import FeaturizeConfig, featurize_pool, make_featurizer
+    from dsdm_engine.compute.training import load_proxy
 
     torch.set_num_threads(args.threads)
     model, _, _ = load_proxy(args.ckpt, device=args.device)
@@ -213,8 +218,8 @@ def interleaved(ckpt: str, chunks_path: Path, args, rounds: int, slow_bs: int) -
     """
     import torch
 
-    from dsdm_engine.featurize import Batch, FeaturizeConfig, make_featurizer
-    from dsdm_engine.training import load_proxy
+    from dsdm_engine.compute.featurize import Batch, FeaturizeConfig, make_featurizer
+    from dsdm_engine.compute.training import load_proxy
 
     torch.set_num_threads(args.threads)
     model, _, _ = load_proxy(ckpt, device="cpu")
@@ -308,10 +313,10 @@ def stability(args, work: Path, prep: dict) -> dict:
     """Seed-to-seed agreement of per-document task scores across k, λ, proxies, model output."""
     import torch
 
-    from dsdm_engine.featurize import FeaturizeConfig, featurize_targets, make_featurizer
-    from dsdm_engine.featurize.shards import featurize_pool
-    from dsdm_engine.scoring import fit_pool_model, spearman, task_scores, top_overlap
-    from dsdm_engine.training import load_proxy
+    from dsdm_engine.compute.featurize import FeaturizeConfig, featurize_targets, make_featurizer
+    from dsdm_engine.compute.featurize.shards import featurize_pool
+    from dsdm_engine.compute.scoring import fit_pool_model, spearman, task_scores, top_overlap
+    from dsdm_engine.compute.training import load_proxy
 
     torch.set_num_threads(args.threads)
     chunks = np.load(work / "chunks.npy")[: args.n]
@@ -391,9 +396,9 @@ def gpu_suite(args) -> None:
     """Everything worth a GPU: 125m equality + speed, RSS at 2k/20k, the stability sweep."""
     import torch
 
-    from dsdm_engine.featurize import Batch, FeaturizeConfig, make_featurizer
-    from dsdm_engine.models import build_model
-    from dsdm_engine.training import TrainConfig, train_proxy
+    from dsdm_engine.compute.featurize import Batch, FeaturizeConfig, make_featurizer
+    from dsdm_engine.compute.models import build_model
+    from dsdm_engine.compute.training import TrainConfig, train_proxy
 
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False

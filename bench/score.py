@@ -54,10 +54,10 @@ def main() -> None:
 
     import torch
 
-    from dsdm_engine.featurize import FeaturizeConfig, featurize_targets, make_featurizer
-    from dsdm_engine.models import build_model
-    from dsdm_engine.scoring import example_scores, fit_pool_model, task_scores
-    from dsdm_engine.training import load_proxy
+    from dsdm_engine.compute.featurize import FeaturizeConfig, featurize_targets, make_featurizer
+    from dsdm_engine.compute.models import build_model
+    from dsdm_engine.compute.scoring import example_scores, fit_pool_model, task_scores
+    from dsdm_engine.compute.training import load_proxy
 
     torch.set_num_threads(args.threads)
     work = Path(args.workdir)

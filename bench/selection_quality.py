@@ -4,7 +4,7 @@ On a workspace (default: the demo workspace, pool ``demo``, targets squad, cs_al
 jeopardy, lambada) it
 
 1. makes sure DsDm scores exist for every target (training proxies / featurising / scoring
-   through `dsdm_engine.pipeline` when missing);
+   through `dsdm_engine.stages` when missing);
 2. runs every selector once per target (random and semdedup, which ignore the target, once in
    all) with a token budget large enough for the largest evaluation budget;
 3. trains fresh models from scratch (`evaluation.EvalRecipe`: the proxies' preset, vocabulary
@@ -14,16 +14,15 @@ jeopardy, lambada) it
    target. Random is also trained at 2× the largest budget, so that a method beating random at
    the largest budget still gets a measured compute multiplier, not just a bound;
 4. computes the compute multiplier against random (geometric mean over the 3 budgets of the
-   per-budget multiplier; per-budget values and their bound flags are in the JSON), the LDS of
-   each target's DsDm scores on random α-subsets of the pool (`evaluation.lds_for_tasks`), and
+   per-budget multiplier; per-budget values and their bound flags are in the JSON), and
    how well the lowest DsDm scores find planted documents (AUROC, precision@k);
 5. writes JSON (``--out``), a markdown table (same path, ``.md``) and a plotly HTML figure
    (``.html``), and checks the issue's bars.
 
-Budgets default to 32k, 64k, 128k tokens (``--quick``: 16k, 32k, 64k with 2 seeds, 6 LDS subsets
-at α = 0.1; ``--gpu``: 8× larger), shrunk to at most 1/8 of the pool. Everything resumes:
-selections are found by name, evaluations by (selection, task, budget, seed, recipe hash), LDS
-subset models by folder.
+Budgets default to 32k, 64k, 128k tokens (``--quick``: 16k, 32k, 64k with 2 seeds; ``--gpu``:
+8× larger), shrunk to at most 1/8 of the pool. Everything resumes: selections are found by name,
+evaluations by (selection, task, budget, seed, recipe hash).
+LDS (does a score predict subset-trained models?) is `bench/validate.py`.
 
     python bench/selection_quality.py --quick                 # ~10 min on the 2-core CPU box
     python bench/selection_quality.py                          # full CPU run (< 90 min)
@@ -33,7 +32,6 @@ Random is always run (it is the reference of the multiplier and the bars). On CP
 thread unless ``--threads`` says otherwise: tiny models on a shared 2-core machine ran several
 times faster that way. ``--gpu`` trains missing proxies with `GPU_PROXIES` (override with
 ``--proxy-models/--proxy-preset/--proxy-seq-len/--feature-k``) and uses 8× larger budgets.
-A first report is written before the LDS step, the final one after it.
 """
 
 from __future__ import annotations
@@ -43,7 +41,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +53,15 @@ sys.path.insert(0, str(ROOT))
 
 from data_catalog.catalog import Catalog  # noqa: E402
 from data_catalog.errors import DsdmError, NotFoundError  # noqa: E402
-from dsdm_engine import evaluation as ev  # noqa: E402
-from dsdm_engine import pipeline  # noqa: E402
+from dsdm_engine import stages  # noqa: E402
+from dsdm_engine.evaluation import harness as ev  # noqa: E402
+from dsdm_engine.evaluation import planted as planted_mod  # noqa: E402
 from dsdm_engine.selectors import SELECTORS, SelectionRule, available_selectors  # noqa: E402
 
 DEMO_TARGETS = ("squad", "cs_algorithms", "jeopardy", "lambada")
 SIMILARITY = ("dsir", "classifier", "embedding")  # the similarity baselines of the bars
-CPU_PROXIES = pipeline.ProxyConfig(n_models=4, preset="tiny", vocab_size=2048, seq_len=128)
-GPU_PROXIES = pipeline.ProxyConfig(n_models=8, preset="small", vocab_size=4096, seq_len=256)
+CPU_PROXIES = stages.ProxyConfig(n_models=4, preset="tiny", vocab_size=2048, seq_len=128)
+GPU_PROXIES = stages.ProxyConfig(n_models=8, preset="small", vocab_size=4096, seq_len=256)
 
 
 def log(msg: str) -> None:
@@ -102,7 +101,7 @@ def ensure_scores(
     out, missing = {}, []
     for t in targets:
         try:
-            out[t] = pipeline.latest_scores_run(cat, t, pool)
+            out[t] = stages.latest_scores_run(cat, t, pool)
         except NotFoundError:
             missing.append(t)
     if not missing:
@@ -118,21 +117,21 @@ def ensure_scores(
         if args.proxy_seq_len:
             cfg = replace(cfg, seq_len=args.proxy_seq_len)
         log(f"no features for pool {pool}: training proxies {cfg}")
-        proxies = pipeline.train_proxies(cat, pool, cfg, printer("proxies"))
+        proxies = stages.train_proxies(cat, pool, cfg, printer("proxies"))
         k = args.feature_k or (4096 if gpu else 2048)
-        fcfg = pipeline.FeatureConfig(k=k, device=cfg.device)
-        features = pipeline.featurize(cat, proxies, fcfg, printer("featurize"))
+        fcfg = stages.FeatureConfig(k=k, device=cfg.device)
+        features = stages.featurize(cat, proxies, fcfg, printer("featurize"))
     else:
         features = str(runs.iloc[-1]["run_id"])
     for t in missing:
-        out[t] = pipeline.score_task(cat, features, t)
+        out[t] = stages.score_task(cat, features, t)
         log(f"scored {t}: {out[t]}")
     return out
 
 
 def pool_tokens(cat: Catalog, pool: str, recipe: ev.EvalRecipe) -> int:
     """Token count of the pool under its tokenizer (tokenising it first when needed)."""
-    pipeline.prepare_tokens(cat, pool, int(recipe.vocab_size or 0), int(recipe.seq_len or 0))
+    stages.prepare_tokens(cat, pool, int(recipe.vocab_size or 0), int(recipe.seq_len or 0))
     return int(cat.get_pool(pool)["n_tokens"])
 
 
@@ -160,7 +159,7 @@ def make_selection(
     except NotFoundError:
         pass
     rule = SelectionRule(token_budget=int(budget * 1.05) + 2048)
-    return pipeline.run_selection(cat, method, pool, task_ref=target, rule=rule, seed=0, name=name)
+    return stages.run_selection(cat, method, pool, task_ref=target, rule=rule, seed=0, name=name)
 
 
 # ----------------------------------------------------------------------------- analysis
@@ -291,12 +290,6 @@ def markdown(report: dict[str, Any], summary: pd.DataFrame, mult_df: pd.DataFram
             cells = [f"{sign[g.loc[b, 'bound']]}{g.loc[b, 'multiplier']:.2f}" if b in g.index
                      else "" for b in c["budgets"]]  # fmt: skip
             lines.append(f"| {t} | {m} | " + " | ".join(cells) + " |")
-    lines += ["", "## LDS of the DsDm scores (Spearman, random α-subsets)", "",
-              "| target | per-example LDS | aggregate LDS | subsets | examples |",
-              "|---|---:|---:|---:|---:|"]  # fmt: skip
-    for t, d in report["lds_detail"].items():
-        lines.append(f"| {t} | {fmt(d['per_example'])} | {fmt(d['aggregate'])} | "
-                     f"{d['n_subsets']} | {d['n_examples']} |")  # fmt: skip
     lines += ["", "## Planted bad data found by the lowest DsDm scores", "",
               "AUROC vs all clean documents / precision@k (k = #planted) / AUROC vs clean "
               "documents of the planted ones' own sources (e.g. wrong vs correct QA documents)",
@@ -326,7 +319,7 @@ def markdown(report: dict[str, Any], summary: pd.DataFrame, mult_df: pd.DataFram
 
 
 def html(summary: pd.DataFrame, path: Path) -> None:
-    from dsdm_engine.figures import loss_curves
+    from dsdm_engine.evaluation.figures import loss_curves
 
     parts = []
     for i, (t, grp) in enumerate(summary.groupby("target", sort=True)):
@@ -354,9 +347,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--batch-size", type=int, help="default 8 (CPU) / 16 (GPU)")
     p.add_argument("--max-heldout", type=int, default=256, help="held-out examples per target")
-    p.add_argument("--lds-subsets", type=int, help="LDS subset models (default 8; --quick 6)")
-    p.add_argument("--lds-alpha", type=float, help="LDS fraction (default: proxies' α; quick 0.1)")
-    p.add_argument("--no-lds", action="store_true")
     p.add_argument("--proxy-models", type=int, help="proxies to train when scores are missing")
     p.add_argument("--proxy-preset", help="their preset (default tiny CPU / small GPU)")
     p.add_argument("--proxy-seq-len", type=int, help="their context (default 128 / 256)")
@@ -449,8 +439,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     mult = {name[k]: v for k, v in ev.headline_multipliers(mult_df).items()}
 
-    # planted data, then a first report (so a time-out during LDS still leaves the tables)
-    planted = {t: ev.planted_table(cat, r).to_dict("records") for t, r in scores.items()}
+    # planted data, then the report
+    planted = {t: planted_mod.planted_table(cat, r).to_dict("records") for t, r in scores.items()}
     report = {
         "config": {
             "workspace": str(Path(args.workspace).resolve()), "pool": pool,
@@ -464,7 +454,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "summary": summary.drop(columns="task_id").to_dict("records"),
         "compute_multiplier": mult,
         "compute_multiplier_by_budget": mult_df.drop(columns="task_id").to_dict("records"),
-        "lds": {}, "lds_aggregate": {}, "lds_detail": {},
         "planted_auroc": {t: next(r["auroc"] for r in rows if r["label"] == "all")
                           for t, rows in planted.items() if rows},
         "planted": planted,
@@ -475,21 +464,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     timings["total_s"] = time.monotonic() - t0
     write_reports(report, summary, mult_df, Path(args.out))
 
-    if scores and not args.no_lds:
-        n_sub = args.lds_subsets or (6 if args.quick else 8)
-        alpha = args.lds_alpha or (0.1 if args.quick else None)
-        reports = ev.lds_for_tasks(
-            cat, list(scores.values()), n_subsets=n_sub, alpha=alpha,
-            max_examples=args.max_heldout, device=device, progress=printer("lds"),
-        )  # fmt: skip
-        detail = {name[k]: asdict(v) for k, v in reports.items()}
-        report["lds_detail"] = detail
-        report["lds"] = {t: d["per_example"] for t, d in detail.items()}
-        report["lds_aggregate"] = {t: d["aggregate"] for t, d in detail.items()}
-    del timings["total_s"]
-    lap("lds_s")
-    timings["total_s"] = time.monotonic() - t0
-    write_reports(report, summary, mult_df, Path(args.out))
     print(Path(args.out).with_suffix(".md").read_text())
     return report
 
@@ -505,7 +479,7 @@ def write_reports(report: dict, summary: pd.DataFrame, mult_df: pd.DataFrame, ou
 
 def _maybe_scores(cat: Catalog, target: str, pool: str) -> str | None:
     try:
-        return pipeline.latest_scores_run(cat, target, pool)
+        return stages.latest_scores_run(cat, target, pool)
     except NotFoundError:
         return None
 

@@ -35,16 +35,6 @@ def _like_term(term: str) -> str:
     return f"%{escaped}%"
 
 
-def _df(catalog: Catalog, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-    with catalog.connect() as con:
-        return con.execute(sql, list(params)).df()
-
-
-def _one(catalog: Catalog, sql: str, params: Sequence[Any] = ()) -> tuple | None:
-    with catalog.connect() as con:
-        return con.execute(sql, list(params)).fetchone()
-
-
 def fts_available() -> bool:
     """Whether DuckDB's fts extension loads without a download (it does not in duckdb 2.0.1)."""
     import duckdb
@@ -62,8 +52,7 @@ def score_sets(catalog: Catalog, task_id: str | None = None) -> pd.DataFrame:
     where, params = "", []
     if task_id:
         where, params = "WHERE s.task_id = ?", [task_id]
-    return _df(
-        catalog,
+    return catalog.query_df(
         "SELECT s.run_id, s.task_id, s.pool_id, count(*) AS n_docs, "
         "min(r.created_at) AS created_at FROM scores s LEFT JOIN runs r USING (run_id) "
         f"{where} GROUP BY ALL ORDER BY created_at DESC NULLS LAST, s.run_id",
@@ -76,8 +65,7 @@ def top_documents(
 ) -> pd.DataFrame:
     """The k highest (or lowest) scored documents with score, z-score, percentile and a snippet."""
     order = "ASC" if bottom else "DESC"
-    return _df(
-        catalog,
+    return catalog.query_df(
         "SELECT s.doc_id, s.score, s.zscore, s.percentile, d.source, d.n_words, "
         "d.metadata->>'planted' AS planted, left(d.text, ?) AS snippet "
         "FROM scores s JOIN documents d ON d.pool_id = s.pool_id AND d.doc_id = s.doc_id "
@@ -88,8 +76,7 @@ def top_documents(
 
 def score_histogram(catalog: Catalog, run_id: str, task_id: str, bins: int = 40) -> pd.DataFrame:
     """Binned score counts (bin_left, bin_right, n_docs, n_planted), computed in DuckDB."""
-    row = _one(
-        catalog,
+    row = catalog.query_one(
         "SELECT min(score), max(score) FROM scores WHERE run_id = ? AND task_id = ?",
         [run_id, task_id],
     )
@@ -97,8 +84,7 @@ def score_histogram(catalog: Catalog, run_id: str, task_id: str, bins: int = 40)
         return pd.DataFrame(columns=["bin_left", "bin_right", "n_docs", "n_planted"])
     lo, hi = float(row[0]), float(row[1])
     width = (hi - lo) / bins if hi > lo else 1.0
-    df = _df(
-        catalog,
+    df = catalog.query_df(
         "SELECT least(floor((s.score - ?) / ?)::INTEGER, ?) AS b, count(*) AS n_docs, "
         "count(d.metadata->>'planted') AS n_planted "
         "FROM scores s JOIN documents d ON d.pool_id = s.pool_id AND d.doc_id = s.doc_id "
@@ -112,8 +98,7 @@ def score_histogram(catalog: Catalog, run_id: str, task_id: str, bins: int = 40)
 
 def document_scores(catalog: Catalog, pool_id: str, doc_id: str) -> pd.DataFrame:
     """This document's score and percentile for every stored (run, task)."""
-    return _df(
-        catalog,
+    return catalog.query_df(
         "SELECT task_id, run_id, score, zscore, percentile FROM scores "
         "WHERE pool_id = ? AND doc_id = ? ORDER BY score DESC",
         [pool_id, doc_id],
@@ -133,8 +118,7 @@ def conflicts(
     Strength is the smaller of the two percentile distances from the middle, so a document
     near the top for A and near the bottom for B ranks first.
     """
-    return _df(
-        catalog,
+    return catalog.query_df(
         "SELECT a.doc_id, a.score AS score_a, a.percentile AS pct_a, b.score AS score_b, "
         "b.percentile AS pct_b, d.source, left(d.text, ?) AS snippet "
         "FROM scores a JOIN scores b ON b.doc_id = a.doc_id AND b.pool_id = a.pool_id "
@@ -160,8 +144,7 @@ class PlantedReport:
 
 def planted_precision(catalog: Catalog, run_id: str, task_id: str, k: int) -> PlantedReport:
     """Precision of the bottom-k scores against the pool's planted labels (ties: pool order)."""
-    row = _one(
-        catalog,
+    row = catalog.query_one(
         "SELECT count(*), count(d.metadata->>'planted') FROM scores s "
         "JOIN documents d ON d.pool_id = s.pool_id AND d.doc_id = s.doc_id "
         "WHERE s.run_id = ? AND s.task_id = ?",
@@ -170,8 +153,7 @@ def planted_precision(catalog: Catalog, run_id: str, task_id: str, k: int) -> Pl
     n_docs, n_planted = int(row[0]), int(row[1])
     if not 0 < k <= n_docs:
         raise InputError(f"k must be between 1 and the {n_docs} scored documents, not {k}")
-    hits = _one(
-        catalog,
+    hits = catalog.query_one(
         "SELECT count(planted) FROM (SELECT d.metadata->>'planted' AS planted FROM scores s "
         "JOIN documents d ON d.pool_id = s.pool_id AND d.doc_id = s.doc_id "
         "WHERE s.run_id = ? AND s.task_id = ? ORDER BY s.score, d.row_idx LIMIT ?)",
@@ -257,16 +239,15 @@ def get_document(catalog: Catalog, pool_id: str, doc_id: str) -> dict[str, Any]:
 
 def find_document_pool(catalog: Catalog, doc_id: str) -> str | None:
     """The first pool holding `doc_id` (ids are content hashes, so usually exactly one)."""
-    row = _one(
-        catalog, "SELECT pool_id FROM documents WHERE doc_id = ? ORDER BY pool_id LIMIT 1", [doc_id]
+    row = catalog.query_one(
+        "SELECT pool_id FROM documents WHERE doc_id = ? ORDER BY pool_id LIMIT 1", [doc_id]
     )
     return row[0] if row else None
 
 
 def pool_columns(catalog: Catalog, pool_id: str) -> pd.DataFrame:
     """doc_id, source and length of every pool document (for composition; stays server-side)."""
-    return _df(
-        catalog,
+    return catalog.query_df(
         "SELECT doc_id, source, coalesce(n_tokens, n_words) AS n_tokens FROM documents "
         "WHERE pool_id = ? ORDER BY row_idx",
         [pool_id],
@@ -274,8 +255,7 @@ def pool_columns(catalog: Catalog, pool_id: str) -> pd.DataFrame:
 
 
 def pool_sources(catalog: Catalog, pool_id: str) -> list[str]:
-    df = _df(
-        catalog,
+    df = catalog.query_df(
         "SELECT DISTINCT source FROM documents WHERE pool_id = ? ORDER BY source",
         [pool_id],
     )
@@ -285,8 +265,7 @@ def pool_sources(catalog: Catalog, pool_id: str) -> list[str]:
 # ------------------------------------------------------------------ selections
 def selections_containing(catalog: Catalog, doc_id: str) -> pd.DataFrame:
     """Every selection that includes `doc_id`, with the document's rank in it."""
-    return _df(
-        catalog,
+    return catalog.query_df(
         "SELECT s.selection_id, s.name, s.method, s.task_id, m.rank, s.n_members, s.created_at "
         "FROM selection_members m JOIN selections s USING (selection_id) "
         "WHERE m.doc_id = ? ORDER BY s.created_at DESC LIMIT ?",
@@ -319,8 +298,7 @@ def selection_top_ids(catalog: Catalog, selection_id: str, k: int | None = None)
     cap = ""
     if k is not None:
         cap, params = " AND rank <= ?", [selection_id, int(k)]
-    df = _df(
-        catalog,
+    df = catalog.query_df(
         f"SELECT doc_id FROM selection_members WHERE selection_id = ?{cap} ORDER BY rank",
         params,
     )
@@ -329,8 +307,7 @@ def selection_top_ids(catalog: Catalog, selection_id: str, k: int | None = None)
 
 def selection_scores(catalog: Catalog, selection_id: str) -> np.ndarray:
     """The member scores of a selection (server-side, for histograms)."""
-    df = _df(
-        catalog,
+    df = catalog.query_df(
         "SELECT score FROM selection_members WHERE selection_id = ? AND score IS NOT NULL",
         [selection_id],
     )
@@ -360,8 +337,7 @@ def picked_by_a_not_b(
 
 def evaluation_results(catalog: Catalog, task_id: str) -> pd.DataFrame:
     """Held-out loss per (method, budget), averaged over seeds: method, budget, loss, loss_std."""
-    return _df(
-        catalog,
+    return catalog.query_df(
         "SELECT s.method, e.budget_tokens AS budget, avg(e.heldout_loss) AS loss, "
         "coalesce(stddev_samp(e.heldout_loss), 0) AS loss_std, count(*) AS n_seeds "
         "FROM evaluations e JOIN selections s USING (selection_id) "
@@ -375,12 +351,11 @@ def selection_composition(
 ) -> pd.DataFrame:
     """Per-source counts and shares of a selection's top k next to the pool's, in one query.
 
-    Same columns as `dsdm_engine.metrics.composition`: source, n_docs, frac_docs,
+    Same columns as `dsdm_engine.evaluation.metrics.composition`: source, n_docs, frac_docs,
     pool_frac_docs, n_tokens, frac_tokens, pool_frac_tokens (tokens: exact counts when the
     pool has them, else pre-token word counts). One row per pool source, sorted by source.
     """
-    return _df(
-        catalog,
+    return catalog.query_df(
         """
         WITH sel AS (SELECT pool_id FROM selections WHERE selection_id = ?),
         pool AS (

@@ -12,14 +12,16 @@ from typing import Any
 # 128-token chunks of a 1.46M-parameter GPT-2 with k = 1,024; time scales with tokens × params.
 _CPU_TOKEN_PARAMS_PER_S = 32.6 * 128 * 1.46e6
 _GPU_SPEEDUP = 40.0  # a conservative guess for one datacenter GPU over the 2-core CPU
-# The names of `dsdm_engine.models.PRESETS`, repeated so that a form can list them without
+# The names of `dsdm_engine.compute.models.PRESETS`, repeated so that a form can list them without
 # importing torch and transformers (8 s); a test checks that the two agree.
 PRESET_NAMES = ("tiny", "small", "medium", "125m")
 
 
 def preset_params(preset: str, vocab_size: int = 4096, seq_len: int = 128) -> int:
     """Approximate parameter count of a proxy preset (GPT-2 blocks + tied embeddings)."""
-    from dsdm_engine.models import get_preset  # imports torch: only when an estimate is asked
+    from dsdm_engine.compute.models import (
+        get_preset,  # imports torch: only when an estimate is asked
+    )
 
     p = get_preset(preset)
     return int(12 * p.n_layer * p.n_embd**2 + (vocab_size + seq_len) * p.n_embd)

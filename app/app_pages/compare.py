@@ -7,7 +7,7 @@ import streamlit as st
 from app import analysis
 from app.components import doc_table, open_document
 from app.state import PAGE_ROWS, pick, pick_many, query
-from dsdm_engine import figures, metrics
+from dsdm_engine.evaluation import figures, metrics
 from dsdm_engine.selectors import available_selectors
 
 st.title("Compare selection methods")

@@ -5,7 +5,7 @@ import streamlit as st
 
 from app.job_board import job_board
 from app.state import query, user_errors, workspace_root
-from dsdm_engine import launch as launcher
+from dsdm_engine.cli import launch as launcher
 from dsdm_engine.selectors import available_selectors
 
 st.title("Jobs")

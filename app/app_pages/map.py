@@ -9,8 +9,8 @@ from app import pool_map_view as pmv
 from app.bulk_actions import exclude_all
 from app.components import job_progress
 from app.state import catalog, pick, query, user_errors, workspace_root
-from dsdm_engine import launch as launcher
-from dsdm_engine.pool_map import region_mask
+from dsdm_engine.cli import launch as launcher
+from dsdm_engine.stages.pool_map import region_mask
 
 st.title("Pool map")
 pools = list(query("catalog.list_pools")["pool_id"])

@@ -18,7 +18,12 @@ from typing import Any
 import faiss
 import numpy as np
 
-from dsdm_engine.embeddings import EmbedFn, MiniLMEmbedder, cached_embeddings, normalize_rows
+from dsdm_engine.compute.embeddings import (
+    EmbedFn,
+    MiniLMEmbedder,
+    cached_embeddings,
+    normalize_rows,
+)
 from dsdm_engine.selectors.base import PoolView, Scored, Selector
 
 VARIANTS = ("centroid", "knn")

@@ -17,7 +17,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from dsdm_engine.embeddings import EmbedFn, MiniLMEmbedder, cached_embeddings
+from dsdm_engine.compute.embeddings import EmbedFn, MiniLMEmbedder, cached_embeddings
 from dsdm_engine.selectors.base import PoolView, Scored, Selector, rng_for
 
 

@@ -30,8 +30,8 @@ import pytest
 from tiny_ws import POOL, build_tiny_workspace, stand_in_scores
 
 from data_catalog.catalog import Catalog
-from dsdm_engine.cli_app import free_port, server_command, server_env
-from dsdm_engine.pool_map import load_pool_map, region_mask
+from dsdm_engine.cli.serve import free_port, server_command, server_env
+from dsdm_engine.stages.pool_map import load_pool_map, region_mask
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]

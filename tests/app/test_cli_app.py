@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dsdm_engine import cli_app
+from dsdm_engine.cli import serve as cli_app
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from data_catalog.catalog import Catalog
-from dsdm_engine import launch as launcher
+from dsdm_engine.cli import launch as launcher
 
 
 def wait_exit(root: Path, launch: launcher.Launch, timeout_s: float = 60) -> launcher.Launch:

@@ -14,7 +14,7 @@ from test_pages import MAIN, ok, open_page, texts
 
 from app.pool_map_view import REGION_KEY, drawn_index, region_from_event
 from data_catalog.catalog import Catalog
-from dsdm_engine.pool_map import load_pool_map, region_mask
+from dsdm_engine.stages.pool_map import load_pool_map, region_mask
 
 
 def left_half_region(cat: Catalog) -> tuple[dict, np.ndarray]:

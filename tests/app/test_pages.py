@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from data_catalog.catalog import Catalog
-from dsdm_engine import launch as launcher
+from dsdm_engine.cli import launch as launcher
 
 # Another process writing the catalog in short transactions, as a long job does.
 WRITER = """

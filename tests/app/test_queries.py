@@ -93,7 +93,7 @@ def test_evaluation_results_average_seeds(tiny_workspace: Catalog):
 
 def test_selection_composition_in_sql_matches_the_engine_metric(tiny_workspace: Catalog):
     from app.analysis import as_selections
-    from dsdm_engine.metrics import composition
+    from dsdm_engine.evaluation.metrics import composition
 
     found = queries.latest_selections(tiny_workspace, "tiny", "cooking@v1", ("dsdm",))
     ids = queries.selection_top_ids(tiny_workspace, found["dsdm"], 5)

@@ -25,8 +25,8 @@ import numpy as np
 from data_catalog.catalog import Catalog
 from data_catalog.ingest import ingest
 from data_catalog.targets import add_target_task
-from dsdm_engine.pool_map import compute_pool_map
 from dsdm_engine.selectors import PoolView, SelectionRule, get_selector
+from dsdm_engine.stages.pool_map import compute_pool_map
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "selectors"

@@ -21,6 +21,6 @@ def test_featurize_estimate_scales_with_pool_models_and_device():
 
 
 def test_preset_names_match_the_models_module():
-    from dsdm_engine.models import PRESETS
+    from dsdm_engine.compute.models import PRESETS
 
     assert estimate.PRESET_NAMES == tuple(PRESETS)

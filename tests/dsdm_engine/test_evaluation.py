@@ -19,10 +19,11 @@ from data_catalog.errors import InputError
 from data_catalog.ingest import ingest
 from data_catalog.records import Selection, TargetExample
 from data_catalog.targets import add_target_task
-from dsdm_engine import evaluation as ev
-from dsdm_engine.cli_eval import register_eval_commands
-from dsdm_engine.models import build_model
-from dsdm_engine.tokenizer import encode_targets, train_tokenizer
+from dsdm_engine.cli.evaluate import register_eval_commands
+from dsdm_engine.compute.models import build_model
+from dsdm_engine.compute.tokenizer import encode_targets, train_tokenizer
+from dsdm_engine.evaluation import harness as ev
+from dsdm_engine.evaluation import planted
 
 COOK = "flour sugar butter oven bake stir whisk dough salt pepper simmer boil knead".split()
 SKY = "star planet orbit comet galaxy moon telescope nebula asteroid quasar solar".split()
@@ -166,15 +167,15 @@ def test_planted_metrics_on_a_known_ranking(tmp_path):
     # wrong answers score lowest; one spam doc is among the cleanest, one is the worst clean-ish
     scores = np.array([-3.0, 1.0, 2.5, 2.0, -2.0, 3.0, 0.5, -1.0])
     cat.save_scores(run, task["task_id"], "p", cat.doc_ids("p"), scores)
-    wrong = ev.planted_metrics(cat, run, "wrong_answer")
+    wrong = planted.planted_metrics(cat, run, "wrong_answer")
     assert wrong["auroc"] == 1.0 and wrong["precision_at_k"] == 1.0 and wrong["n_planted"] == 2
     # same-source: wrong answers (-3, -2) against the clean qa docs (1.0, 0.5) only
     assert wrong["n_clean_same_source"] == 2 and wrong["auroc_same_source"] == 1.0
-    spam = ev.planted_metrics(cat, run, "spam")
+    spam = planted.planted_metrics(cat, run, "spam")
     # spam -1.0 beats all 4 clean, spam 2.5 beats only 3.0: (4 + 1) / (2 · 4)
     assert spam["auroc"] == pytest.approx(5 / 8)
     assert spam["precision_at_k"] == 0.5 and spam["n_clean"] == 4
-    table = ev.planted_table(cat, run)
+    table = planted.planted_table(cat, run)
     assert list(table["label"]) == ["all", "spam", "wrong_answer"]
     assert table["n_planted"].tolist() == [4, 2, 2]
 
@@ -203,29 +204,6 @@ def test_recipe_is_validated_and_hash_ignores_device():
     )
     assert RECIPE.recipe_hash() != ev.EvalRecipe(**{**RECIPE.to_dict(), "lr": 0.1}).recipe_hash()
     assert RECIPE.train_config(1000, 3).token_budget == 3000
-
-
-def test_lds_subset_masks_are_seeded_alpha_subsets():
-    a = ev._doc_masks(50, 4, 0.5, seed=0)
-    assert a.shape == (4, 50) and (a.sum(1) == 25).all()
-    assert (a == ev._doc_masks(50, 4, 0.5, seed=0)).all()
-    assert not (a[0] == a[1]).all()
-    assert not (a == ev._doc_masks(50, 4, 0.5, seed=1)).all()
-
-
-def test_lds_runs_on_a_scored_toy_pool_and_resumes(toy, monkeypatch):
-    from dsdm_engine import pipeline
-
-    cat = toy["cat"]
-    cfg = pipeline.ProxyConfig(n_models=1, preset="tiny", vocab_size=300, seq_len=32, device="cpu")
-    proxies = pipeline.train_proxies(cat, "toy", cfg)
-    feats = pipeline.featurize(cat, proxies, pipeline.FeatureConfig(k=64, device="cpu"))
-    run = pipeline.score_task(cat, feats, "cook")
-    rep = ev.lds_for_task(cat, run, n_subsets=3, max_examples=8, device="cpu")
-    assert rep.n_subsets == 3 and rep.n_examples == 8 and rep.scores_run_id == run
-    assert -1.0 <= rep.aggregate <= 1.0 and -1.0 <= rep.per_example <= 1.0
-    monkeypatch.setattr("dsdm_engine.training.train_proxy", lambda *a, **k: pytest.fail("again"))
-    assert ev.lds_for_task(cat, run, n_subsets=3, max_examples=8, device="cpu") == rep
 
 
 def test_cli_prints_compute_multipliers_when_random_is_evaluated(toy, capsys):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dsdm_engine.featurize import (
+from dsdm_engine.compute.featurize import (
     Batch,
     FeaturizeConfig,
     featurize_pool,
@@ -12,10 +12,10 @@ from dsdm_engine.featurize import (
     load_pool_features,
     make_featurizer,
 )
-from dsdm_engine.featurize.exact import ExactFeaturizer
-from dsdm_engine.models import build_model
+from dsdm_engine.compute.featurize.exact import ExactFeaturizer
+from dsdm_engine.compute.models import build_model
+from dsdm_engine.compute.projection import KroneckerProjection, allocate_dims, layer_specs
 from dsdm_engine.progress import Cancelled
-from dsdm_engine.projection import KroneckerProjection, allocate_dims, layer_specs
 
 V, T = 300, 24
 

@@ -6,8 +6,13 @@ import plotly.graph_objects as go
 import pytest
 
 from data_catalog.records import Selection
-from dsdm_engine.figures import composition_bars, loss_curves, overlap_heatmap, score_histogram
-from dsdm_engine.metrics import composition, overlap_at_k
+from dsdm_engine.evaluation.figures import (
+    composition_bars,
+    loss_curves,
+    overlap_heatmap,
+    score_histogram,
+)
+from dsdm_engine.evaluation.metrics import composition, overlap_at_k
 
 
 def selection(method: str, ids: tuple[str, ...]) -> Selection:

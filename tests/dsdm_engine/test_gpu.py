@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from dsdm_engine.featurize import Batch, FeaturizeConfig, make_featurizer
-from dsdm_engine.models import build_model
+from dsdm_engine.compute.featurize import Batch, FeaturizeConfig, make_featurizer
+from dsdm_engine.compute.models import build_model
 
 pytestmark = pytest.mark.gpu
 V, T = 300, 24
@@ -53,7 +53,7 @@ def test_pipeline_end_to_end_on_cuda(tmp_path):
     from data_catalog.catalog import Catalog
     from data_catalog.ingest import ingest
     from data_catalog.targets import add_target_task
-    from dsdm_engine import pipeline
+    from dsdm_engine import stages
     from dsdm_engine.selectors import SelectionRule
 
     path = tmp_path / "pool.jsonl"
@@ -68,10 +68,10 @@ def test_pipeline_end_to_end_on_cuda(tmp_path):
     cat = Catalog.open(tmp_path / "ws")
     ingest(cat, "p", [str(path)])
     add_target_task(cat, "t", [("bake", " flour sauce"), ("goal", " team match")], origin="t")
-    cfg = pipeline.ProxyConfig(n_models=2, preset="tiny", vocab_size=300, seq_len=32, device="cuda")
-    proxies = pipeline.train_proxies(cat, "p", cfg)
-    feats = pipeline.featurize(cat, proxies, pipeline.FeatureConfig(k=512, device="cuda"))
-    scores = pipeline.score_task(cat, feats, "t")
+    cfg = stages.ProxyConfig(n_models=2, preset="tiny", vocab_size=300, seq_len=32, device="cuda")
+    proxies = stages.train_proxies(cat, "p", cfg)
+    feats = stages.featurize(cat, proxies, stages.FeatureConfig(k=512, device="cuda"))
+    scores = stages.score_task(cat, feats, "t")
     assert np.isfinite(cat.scores(scores, "t@v1")["score"]).all()
-    sid = pipeline.run_selection(cat, "dsdm", "p", task_ref="t", rule=SelectionRule(k=10))
+    sid = stages.run_selection(cat, "dsdm", "p", task_ref="t", rule=SelectionRule(k=10))
     assert len(cat.selection_members(sid)) == 10

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from data_catalog.records import Selection
-from dsdm_engine.metrics import (
+from dsdm_engine.evaluation.metrics import (
     aggregate_lds,
     auroc,
     composition,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dsdm_engine.models import PRESETS, build_model, get_preset, num_params, resolve_device
+from dsdm_engine.compute.models import PRESETS, build_model, get_preset, num_params, resolve_device
 
 
 def test_presets_exist_and_unknown_names_list_known_ones():

@@ -17,7 +17,7 @@ from data_catalog.errors import InputError
 from data_catalog.export import export_selection
 from data_catalog.ingest import ingest
 from data_catalog.targets import add_target_task
-from dsdm_engine import pipeline
+from dsdm_engine import stages
 from dsdm_engine.selectors import SelectionRule
 
 TOPICS = {
@@ -47,10 +47,10 @@ def scored(tmp_path_factory):
         for _ in range(16)
     ]
     add_target_task(cat, "cook", examples, origin="test")
-    pcfg = pipeline.ProxyConfig(n_models=2, preset="tiny", vocab_size=300, seq_len=32)
-    proxies = pipeline.train_proxies(cat, "p", pcfg)
-    features = pipeline.featurize(cat, proxies, pipeline.FeatureConfig(k=128, shard_size=64))
-    scores = pipeline.score_task(cat, features, "cook")
+    pcfg = stages.ProxyConfig(n_models=2, preset="tiny", vocab_size=300, seq_len=32)
+    proxies = stages.train_proxies(cat, "p", pcfg)
+    features = stages.featurize(cat, proxies, stages.FeatureConfig(k=128, shard_size=64))
+    scores = stages.score_task(cat, features, "cook")
     return cat, proxies, features, scores
 
 
@@ -59,7 +59,7 @@ def test_every_document_gets_a_score_and_dsdm_prefers_the_target_topic(scored):
     df = cat.scores(scores_run, "cook@v1")
     assert len(df) == 240 and np.isfinite(df["score"]).all()
     assert df["percentile"].between(0, 100).all()
-    sid = pipeline.run_selection(cat, "dsdm", "p", task_ref="cook", rule=SelectionRule(k=40))
+    sid = stages.run_selection(cat, "dsdm", "p", task_ref="cook", rule=SelectionRule(k=40))
     members = cat.selection_members(sid)
     sources = cat.documents("p", ids=list(members["doc_id"]), limit=1000)["source"]
     assert (sources == "cooking").mean() >= 0.6, sources.value_counts().to_dict()
@@ -74,10 +74,10 @@ def test_reruns_resume_instead_of_recomputing(scored):
     phi_path = f"{run['artifact_path']}/model_0/features.npy"
     before = np.load(phi_path).copy()
     calls = []
-    cfg = pipeline.ProxyConfig(n_models=2, preset="tiny", vocab_size=300, seq_len=32)
-    assert pipeline.train_proxies(cat, "p", cfg, lambda d, t, m="": calls.append(m)) == proxies
+    cfg = stages.ProxyConfig(n_models=2, preset="tiny", vocab_size=300, seq_len=32)
+    assert stages.train_proxies(cat, "p", cfg, lambda d, t, m="": calls.append(m)) == proxies
     assert all("skipped" in m for m in calls if "model" in m)
-    again = pipeline.featurize(cat, proxies, pipeline.FeatureConfig(k=128, shard_size=64))
+    again = stages.featurize(cat, proxies, stages.FeatureConfig(k=128, shard_size=64))
     assert again == features
     assert np.array_equal(np.load(phi_path), before)
 
@@ -85,19 +85,19 @@ def test_reruns_resume_instead_of_recomputing(scored):
 def test_selections_are_seeded_and_honour_exclusions(scored):
     cat = scored[0]
     rule = SelectionRule(k=30)
-    a = pipeline.run_selection(cat, "random", "p", rule=rule, seed=5)
-    b = pipeline.run_selection(cat, "random", "p", rule=rule, seed=5)
-    c = pipeline.run_selection(cat, "random", "p", rule=rule, seed=6)
+    a = stages.run_selection(cat, "random", "p", rule=rule, seed=5)
+    b = stages.run_selection(cat, "random", "p", rule=rule, seed=5)
+    c = stages.run_selection(cat, "random", "p", rule=rule, seed=6)
     ids = [list(cat.selection_members(s)["doc_id"]) for s in (a, b, c)]
     assert ids[0] == ids[1] != ids[2]
     assert cat.get_selection(a)["seed"] == 5
     best = list(
-        cat.selection_members(pipeline.run_selection(cat, "dsdm", "p", task_ref="cook", rule=rule))[
+        cat.selection_members(stages.run_selection(cat, "dsdm", "p", task_ref="cook", rule=rule))[
             "doc_id"
         ]
     )
     assert cat.add_exclusions("p", best[:5], "harmful") == 5
-    after = pipeline.run_selection(cat, "dsdm", "p", task_ref="cook", rule=rule)
+    after = stages.run_selection(cat, "dsdm", "p", task_ref="cook", rule=rule)
     got = set(cat.selection_members(after)["doc_id"])
     assert got.isdisjoint(best[:5])
     assert set(cat.get_selection(after)["overrides"]["exclude"]) >= set(best[:5])
@@ -106,10 +106,10 @@ def test_selections_are_seeded_and_honour_exclusions(scored):
 def test_multi_target_mix_and_errors(scored):
     cat = scored[0]
     with pytest.raises(InputError, match="unknown selection method 'nope'.*dsdm"):
-        pipeline.run_selection(cat, "nope", "p", rule=SelectionRule(k=3))
+        stages.run_selection(cat, "nope", "p", rule=SelectionRule(k=3))
     with pytest.raises(InputError, match="k"):
-        pipeline.run_selection(cat, "random", "p", rule=SelectionRule(k=10_000))
-    sid = pipeline.run_selection(
+        stages.run_selection(cat, "random", "p", rule=SelectionRule(k=10_000))
+    sid = stages.run_selection(
         cat, "dsdm", "p", mix={"cook": 2.0}, rule=SelectionRule(token_budget=300)
     )
     sel = cat.get_selection(sid)
@@ -120,10 +120,10 @@ def test_multi_target_mix_and_errors(scored):
 def test_drilldown_and_export(scored):
     cat, _, _, scores_run = scored
     top_doc = cat.scores(scores_run, "cook@v1").sort_values("score")["doc_id"].iloc[-1]
-    d = pipeline.example_drilldown(cat, scores_run, top_doc, top=3)
+    d = stages.example_drilldown(cat, scores_run, top_doc, top=3)
     assert len(d["helps"]) == 3 and len(d["hurts"]) == 3
     assert d["helps"][0]["score"] >= d["hurts"][0]["score"]
-    sid = pipeline.run_selection(cat, "dsdm", "p", task_ref="cook", rule=SelectionRule(k=10))
+    sid = stages.run_selection(cat, "dsdm", "p", task_ref="cook", rule=SelectionRule(k=10))
     m = export_selection(cat, sid, "jsonl", name="top10")
     assert m["row_count"] == 10 and m["target_task_hash"]
 
@@ -134,7 +134,7 @@ def test_a_new_split_gets_its_own_target_features(scored):
     examples = [(e.prompt, e.completion) for e in cat.target_examples("cook@v1")]
     v2 = add_target_task(cat, "cook", examples, origin="test", seed=1)  # same content, new split
     assert v2["task_id"] == "cook@v2" and v2["content_hash"] == v1["content_hash"]
-    pipeline.score_task(cat, features, "cook@v2")
+    stages.score_task(cat, features, "cook@v2")
     cached = sorted(
         p.name for p in (cat.workspace.artifacts / "runs" / features / "targets").iterdir()
     )
@@ -143,16 +143,16 @@ def test_a_new_split_gets_its_own_target_features(scored):
 
 def test_cosine_normalisation_divides_by_feature_norms(scored):
     cat, _, features, cos_run = scored  # the default is cosine
-    dot_run = pipeline.score_task(cat, features, "cook@v1", normalize="none")
+    dot_run = stages.score_task(cat, features, "cook@v1", normalize="none")
     assert cos_run != dot_run
     assert cat.get_run(cos_run)["config"]["normalize"] == "cosine"
     dot = cat.scores(dot_run, "cook@v1")["score"].to_numpy()
     cos = cat.scores(cos_run, "cook@v1")["score"].to_numpy()
-    norms = pipeline.feature_norms(pipeline._pool_models(cat, features, float("inf")))
+    norms = stages.feature_norms(stages.pool_models(cat, features, float("inf")))
     np.testing.assert_allclose(cos, dot / norms, rtol=1e-9)
     assert np.array_equal(np.sign(cos), np.sign(dot))
     with pytest.raises(InputError, match="unknown normalize"):
-        pipeline.score_task(cat, features, "cook@v1", normalize="l3")
+        stages.score_task(cat, features, "cook@v1", normalize="l3")
 
 
 def test_a_pool_changed_after_training_is_refused(scored, tmp_path):
@@ -162,4 +162,4 @@ def test_a_pool_changed_after_training_is_refused(scored, tmp_path):
     extra.write_text(json.dumps({"text": "a brand new document about soup"}) + "\n")
     ingest(cat, "p", [str(extra)], append=True)
     with pytest.raises(InputError, match="changed since proxies"):
-        pipeline.featurize(cat, proxies, pipeline.FeatureConfig(k=128, shard_size=64))
+        stages.featurize(cat, proxies, stages.FeatureConfig(k=128, shard_size=64))

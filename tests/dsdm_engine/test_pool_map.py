@@ -14,9 +14,9 @@ import pytest
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
 from data_catalog.ingest import ingest
-from dsdm_engine import pool_map
 from dsdm_engine.cli import main
-from dsdm_engine.pool_map import compute_pool_map, load_pool_map, project_2d, region_mask
+from dsdm_engine.stages import pool_map
+from dsdm_engine.stages.pool_map import compute_pool_map, load_pool_map, project_2d, region_mask
 
 TOPICS = ("pasta garlic sauce", "bond yields rates", "goal match striker")
 

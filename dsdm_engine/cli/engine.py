@@ -1,0 +1,298 @@
+"""Engine subcommands of `dsdm`: proxy train, featurize, score, select.
+
+Each command runs its stage as a job (progress with rate and ETA in the terminal and in the
+catalog's `jobs` table, cancellable from the app or `dsdm jobs cancel`), and prints the id of
+what it stored so the next stage can name it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from data_catalog.catalog import Catalog
+from data_catalog.errors import InputError
+
+
+def _cat(args: argparse.Namespace) -> Catalog:
+    return Catalog.open(args.workspace)
+
+
+def _job(args: argparse.Namespace, kind: str, stage: Any) -> Any:
+    from dsdm_engine.jobs import run_job
+
+    params = {k: v for k, v in vars(args).items() if k not in ("func",) and not callable(v)}
+    cat = _cat(args)
+    return run_job(cat, kind, params, lambda progress: stage(cat, progress), echo=True)
+
+
+def _latest_run(cat: Catalog, kind: str, pool_id: str | None = None) -> str:
+    runs = cat.list_runs(kind)
+    runs = runs[runs["status"] == "done"]
+    if pool_id:
+        runs = runs[runs["pool_id"] == pool_id]
+    if runs.empty:
+        where = f" for pool {pool_id!r}" if pool_id else ""
+        raise InputError(f"no finished {kind} run{where}; run the previous stage first")
+    return str(runs.iloc[-1]["run_id"])
+
+
+def cmd_proxy_train(args: argparse.Namespace) -> int:
+    from dsdm_engine.stages import ProxyConfig, train_proxies
+
+    cfg = ProxyConfig(
+        n_models=args.models,
+        preset=args.preset,
+        vocab_size=args.vocab_size,
+        seq_len=args.seq_len,
+        alpha=args.alpha,
+        token_budget=args.token_budget,
+        seed=args.seed,
+        device=args.device,
+    )
+    run_id = _job(args, "proxy_train", lambda cat, p: train_proxies(cat, args.pool, cfg, p))
+    print(f"proxies ready: {run_id}")
+    return 0
+
+
+def _dry_run(cat: Catalog, args: argparse.Namespace) -> int:
+    """Storage, memory and time estimates before featurising (proxies need not exist yet)."""
+    from dsdm_engine.estimate import estimate_featurize
+
+    runs = cat.list_runs("proxies")
+    if args.proxies:
+        run = cat.get_run(args.proxies)
+    elif args.pool and not runs[runs["pool_id"] == args.pool].empty:
+        run = cat.get_run(_latest_run(cat, "proxies", args.pool))
+    else:
+        if not args.pool:
+            raise InputError("give --pool (or --proxies) for the estimate")
+        run = {
+            "pool_id": args.pool,
+            "config": {"n_models": args.models, "preset": args.preset, "seq_len": args.seq_len},
+        }
+    pool = cat.get_pool(run["pool_id"])
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    cfg = run["config"]
+    est = estimate_featurize(
+        n_docs=int(pool["n_docs"]),
+        k=args.k,
+        n_models=int(cfg["n_models"]),
+        preset=cfg["preset"],
+        seq_len=int(cfg["seq_len"]),
+        device=device,
+    )
+    print(f"featurisation estimate for pool {pool['pool_id']} ({pool['n_docs']} documents)")
+    print(f"  proxies:        {est['n_models']} x {cfg['preset']} ({est['n_params']:,} params)")
+    print(f"  k:              {est['k']}")
+    print(
+        f"  feature files:  {est['feature_bytes']:,} bytes on disk "
+        f"({est['bytes_per_doc']:,} per document; float32 memmaps)"
+    )
+    print(f"  peak memory:    {est['peak_ram_bytes'] / 1e9:.2f} GB")
+    print(f"  time on {device}:    ~{est['seconds'] / 60:.1f} min (order of magnitude)")
+    return 0
+
+
+def cmd_featurize(args: argparse.Namespace) -> int:
+    from dsdm_engine.stages import FeatureConfig, featurize
+
+    cat = _cat(args)
+    if args.dry_run:
+        return _dry_run(cat, args)
+    proxies = args.proxies or _latest_run(cat, "proxies", args.pool)
+    cfg = FeatureConfig(
+        method=args.method,
+        k=args.k,
+        proj_seed=args.proj_seed,
+        output=args.output,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
+    run_id = _job(args, "featurize", lambda cat, p: featurize(cat, proxies, cfg, p))
+    print(f"features ready: {run_id}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from dsdm_engine.stages import score_task
+
+    cat = _cat(args)
+    features = args.features or _latest_run(cat, "features", args.pool)
+    run_id = _job(
+        args,
+        "score",
+        lambda cat, p: score_task(
+            cat, features, args.target, args.lambda_rel, p, normalize=args.normalize
+        ),
+    )
+    df = cat.scores(run_id, cat.get_target_task(args.target)["task_id"])
+    print(f"scores stored: {run_id} ({len(df)} documents; positive = predicted to lower loss)")
+    return 0
+
+
+def _parse_mix(items: list[str] | None) -> dict[str, float] | None:
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        name, _, weight = item.partition("=")
+        try:
+            out[name] = float(weight or 1.0)
+        except ValueError as exc:
+            raise InputError(f"--mix {item!r}: weight must be a number (TASK=WEIGHT)") from exc
+    return out
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    from dsdm_engine.selectors import SelectionRule
+    from dsdm_engine.stages import run_selection
+
+    try:
+        rule = SelectionRule(
+            k=args.k,
+            token_budget=args.token_budget,
+            mode=args.mode,
+            temperature=args.temperature,
+            threshold=args.threshold,
+            include=tuple(args.include or ()),
+            exclude=tuple(args.exclude or ()),
+            source_max_fraction=dict(_parse_mix(args.source_max_fraction) or {}),
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    try:
+        options = json.loads(args.options) if args.options else {}
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--options is not valid JSON ({exc.msg}): {args.options!r}") from exc
+    if not isinstance(options, dict):
+        raise InputError('--options must be a JSON object, e.g. \'{"variant": "knn"}\'')
+    sid = _job(
+        args,
+        "select",
+        lambda cat, p: run_selection(
+            cat,
+            args.method,
+            args.pool,
+            task_ref=args.target,
+            rule=rule,
+            seed=args.seed,
+            options=options,
+            mix=_parse_mix(args.mix),
+            name=args.name,
+        ),
+    )
+    sel = _cat(args).get_selection(sid)
+    print(f"selection {sid} ({sel['name']}): {sel['n_members']} documents, seed {sel['seed']}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dsdm_engine.stages.demo import build_demo, print_summary
+
+    cat = _cat(args)
+    summary = build_demo(
+        cat,
+        size=args.size,
+        seed=args.seed,
+        fixtures_dir=Path(args.fixtures) if args.fixtures else None,
+        engine=not args.no_engine,
+        device=args.device,
+    )
+    print_summary(cat, summary)
+    if args.no_app:
+        return 0
+    from dsdm_engine.cli.serve import cmd_app
+
+    return cmd_app(argparse.Namespace(workspace=args.workspace, host=args.host, port=args.port))
+
+
+def register_engine_commands(sub: Any) -> None:
+    d = sub.add_parser(
+        "demo",
+        help="build the demo workspace end to end, then serve the app",
+        description="Pool from real public text (+ planted bad data), the four target tasks, "
+        "proxies, features, DsDm scores and every selector. Idempotent: reruns reuse results.",
+    )
+    d.add_argument("--size", default="small", choices=["tiny", "small", "full"])
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--fixtures", help="build from committed fixtures only (offline)")
+    d.add_argument("--no-engine", action="store_true", help="only the pool and targets")
+    d.add_argument("--no-app", action="store_true", help="do not start the app afterwards")
+    d.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    d.add_argument("--host", default="127.0.0.1", help="app address (see `dsdm app`)")
+    d.add_argument("--port", type=int, default=0, help="app port")
+    d.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("proxy", help="proxy language models").add_subparsers(
+        dest="sub", required=True, metavar="SUB"
+    )
+    t = p.add_parser("train", help="train M proxies on seeded α-subsets of a pool")
+    t.add_argument("--pool", required=True)
+    t.add_argument("--models", type=int, default=4, help="number of proxies M")
+    t.add_argument("--preset", default="small", help="tiny | small | medium | 125m")
+    t.add_argument("--vocab-size", type=int, default=4096)
+    t.add_argument("--seq-len", type=int, default=128)
+    t.add_argument("--alpha", type=float, default=0.5, help="subset fraction per proxy")
+    t.add_argument("--token-budget", type=int, help="tokens per proxy (default: one pass)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    t.set_defaults(func=cmd_proxy_train)
+
+    f = sub.add_parser("featurize", help="projected-gradient features of every pool document")
+    f.add_argument("--pool", help="pool (uses its latest proxies)")
+    f.add_argument("--proxies", help="proxies run id (default: the pool's latest)")
+    f.add_argument("--method", default="fast", choices=["fast", "exact", "trak"])
+    f.add_argument("--k", type=int, default=16384, help="projection dimension (see README)")
+    f.add_argument("--proj-seed", type=int, default=0)
+    f.add_argument("--output", default="margin", choices=["margin", "logprob"])
+    f.add_argument("--batch-size", type=int, default=16)
+    f.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    f.add_argument("--dry-run", action="store_true", help="print storage/memory/time estimates")
+    f.add_argument("--models", type=int, default=4, help="dry run without proxies: M")
+    f.add_argument("--preset", default="small", help="dry run without proxies: preset")
+    f.add_argument("--seq-len", type=int, default=128, help="dry run without proxies: length")
+    f.set_defaults(func=cmd_featurize)
+
+    s = sub.add_parser("score", help="datamodel scores of every document for a target task")
+    s.add_argument("--target", required=True, help="target task id or name")
+    s.add_argument("--pool", help="pool (uses its latest features)")
+    s.add_argument("--features", help="features run id (default: the pool's latest)")
+    s.add_argument(
+        "--lambda-rel",
+        type=float,
+        default=float("inf"),
+        help="λ as a multiple of tr(ΦᵀΦ)/k; inf (default) = Q-weighted gradient dot product",
+    )
+    s.add_argument(
+        "--normalize",
+        default="cosine",
+        choices=["none", "cosine"],
+        help="cosine (default): divide by each document's feature norm; none: raw TRAK scores",
+    )
+    s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("select", help="select a subset with a method and rules")
+    s.add_argument("--method", required=True, help="dsdm | random | dsir | classifier | ...")
+    s.add_argument("--pool", required=True)
+    s.add_argument("--target", help="target task (needed by all but random/semdedup)")
+    s.add_argument("--mix", nargs="+", help="dsdm multi-target mix: TASK=WEIGHT ...")
+    s.add_argument("--k", type=int, help="number of documents")
+    s.add_argument("--token-budget", type=int, help="select up to this many tokens")
+    s.add_argument("--mode", choices=["top_k", "gumbel"], help="ranking rule")
+    s.add_argument("--temperature", type=float, default=1.0, help="Gumbel temperature")
+    s.add_argument("--threshold", type=float, help="only documents scoring at least this")
+    s.add_argument("--source-max-fraction", nargs="+", help="per-source quota SOURCE=FRACTION")
+    s.add_argument("--include", nargs="+", help="document ids always selected")
+    s.add_argument("--exclude", nargs="+", help="document ids never selected")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--options", help='method options as JSON, e.g. \'{"variant": "knn"}\'')
+    s.add_argument("--name", help="selection name")
+    s.set_defaults(func=cmd_select)

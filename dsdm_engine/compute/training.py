@@ -1,0 +1,220 @@
+"""Train a proxy LM from scratch on a seeded random α-subset of fixed-length pool chunks.
+
+One run = one `TrainConfig` (frozen, validated, hashed) -> a folder holding ``model.safetensors``,
+``config.json`` (train config + architecture + hash), ``subset_mask.npy`` (which chunks it saw)
+and ``COMPLETE`` written last. Everything random (subset, data order, initial weights) derives
+from ``config.seed``, so the same config reproduces the same weights on the same device.
+A cancelled run leaves no COMPLETE marker; training restarts from scratch (proxies are small).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from dsdm_engine.compute.models import (
+    PRESETS,
+    architecture_dict,
+    build_model,
+    get_preset,
+    model_from_config_dict,
+    resolve_device,
+)
+from dsdm_engine.progress import ProgressCallback, no_progress
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a proxy. ``token_budget`` None = one pass over the subset."""
+
+    preset: str = "small"
+    vocab_size: int = 4096
+    seq_len: int = 128
+    alpha: float = 0.5
+    token_budget: int | None = None
+    batch_size: int = 16
+    lr: float = 3e-3
+    weight_decay: float = 0.1
+    warmup_frac: float = 0.05
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        get_preset(self.preset)
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"unknown device {self.device!r}; known: auto, cpu, cuda")
+        if not 0.0 < self.alpha <= 1.0:
+            raise ValueError(f"alpha must be in (0, 1], got {self.alpha}")
+        if self.vocab_size < 2 or self.seq_len < 2 or self.batch_size < 1:
+            raise ValueError("vocab_size and seq_len must be >= 2, batch_size >= 1")
+        if self.token_budget is not None and self.token_budget <= 0:
+            raise ValueError("token_budget must be positive (or None for one pass)")
+        if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.warmup_frac < 1:
+            raise ValueError("lr > 0, weight_decay >= 0 and 0 <= warmup_frac < 1 required")
+        if self.seed < 0:
+            raise ValueError("seed must be >= 0")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    def config_hash(self) -> str:
+        """Stable sha256 of the JSON form: names runs and their artifact folders."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    out_dir: Path
+    config: TrainConfig
+    subset_mask: np.ndarray  # (n_chunks,) bool
+    tokens_seen: int
+    final_loss: float
+    seconds: float
+
+
+def subset_mask(n: int, alpha: float, seed: int) -> np.ndarray:
+    """Exactly round(α·n) chunks, chosen uniformly with a seeded generator. -> (n,) bool."""
+    rng = np.random.default_rng([seed, 0xA1FA])
+    mask = np.zeros(n, dtype=bool)
+    mask[rng.permutation(n)[: max(1, round(alpha * n))]] = True
+    return mask
+
+
+def train_proxy(
+    chunks: np.ndarray,
+    config: TrainConfig,
+    out_dir: str | Path,
+    progress: ProgressCallback = no_progress,
+) -> TrainResult:
+    """Train one proxy on ``chunks`` (n, seq_len) int and save it to ``out_dir``.
+
+    Progress is reported as (tokens done, token budget, "loss … | … tok/s"); raising `Cancelled`
+    from the callback stops training and leaves no complete checkpoint.
+    """
+    if chunks.ndim != 2 or chunks.shape[1] != config.seq_len:
+        raise ValueError(f"chunks must be (n, {config.seq_len}), got {chunks.shape}")
+    out_dir = Path(out_dir)
+    device = resolve_device(config.device)
+    mask = subset_mask(chunks.shape[0], config.alpha, config.seed)
+    subset = np.flatnonzero(mask)
+    tokens_per_step = config.batch_size * config.seq_len
+    budget = config.token_budget or len(subset) * config.seq_len
+    steps = max(1, math.ceil(budget / tokens_per_step))
+
+    model = build_model(config.preset, config.vocab_size, config.seq_len, config.seed, device)
+    model.train()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=config.lr,
+        betas=(0.9, 0.95),
+    )
+    warmup = max(1, int(config.warmup_frac * steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda s: (
+            min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
+        ),  # warmup then cosine to 0
+    )
+    rng = np.random.default_rng([config.seed, 0xDA7A])
+    order = rng.permutation(subset)
+    pos, loss_val, t0 = 0, float("nan"), time.monotonic()
+    for step in range(steps):
+        if pos + config.batch_size > len(order):  # new epoch: reshuffle (seeded)
+            order, pos = rng.permutation(subset), 0
+        idx = order[pos : pos + config.batch_size]
+        pos += config.batch_size
+        x = torch.as_tensor(chunks[np.sort(idx)], dtype=torch.long, device=device)  # (B, T)
+        loss = model(input_ids=x, labels=x).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        loss_val = float(loss.detach())
+        done = min(budget, (step + 1) * tokens_per_step)
+        if step % 10 == 0 or step == steps - 1:
+            rate = (step + 1) * tokens_per_step / max(time.monotonic() - t0, 1e-9)
+            progress(
+                done, budget, f"step {step + 1}/{steps} loss {loss_val:.3f} | {rate:,.0f} tok/s"
+            )
+    seconds = time.monotonic() - t0
+    _save(model, config, mask, out_dir, steps * tokens_per_step, loss_val, seconds)
+    return TrainResult(out_dir, config, mask, steps * tokens_per_step, loss_val, seconds)
+
+
+def _save(model, config, mask, out_dir: Path, tokens: int, loss: float, seconds: float) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "COMPLETE").unlink(missing_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    state.pop("lm_head.weight", None)  # tied to transformer.wte.weight; safetensors rejects aliases
+    save_file(
+        state, str(out_dir / "model.safetensors"), metadata={"config_hash": config.config_hash()}
+    )
+    np.save(out_dir / "subset_mask.npy", mask)
+    meta = {
+        "train_config": asdict(config),
+        "config_hash": config.config_hash(),
+        "seed": config.seed,
+        "architecture": architecture_dict(model),
+        "tokens_seen": tokens,
+        "final_loss": loss,
+        "seconds": seconds,
+    }
+    (out_dir / "config.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+    with open(out_dir / "COMPLETE", "w") as fh:
+        fh.write(config.config_hash() + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def load_proxy(
+    out_dir: str | Path, device: str = "auto"
+) -> tuple[torch.nn.Module, TrainConfig, np.ndarray]:
+    """(model in eval mode, its TrainConfig, its subset mask) from a completed training folder."""
+    out_dir = Path(out_dir)
+    if not (out_dir / "COMPLETE").exists():
+        raise FileNotFoundError(f"{out_dir} holds no completed proxy (no COMPLETE marker)")
+    meta = json.loads((out_dir / "config.json").read_text())
+    model = model_from_config_dict(meta["architecture"], resolve_device(device))
+    missing, unexpected = model.load_state_dict(
+        load_file(str(out_dir / "model.safetensors")), strict=False
+    )
+    if unexpected or any(m != "lm_head.weight" for m in missing):
+        raise ValueError(f"checkpoint mismatch: missing {missing}, unexpected {unexpected}")
+    model.tie_weights()
+    model.eval()
+    return model, TrainConfig.from_dict(meta["train_config"]), np.load(out_dir / "subset_mask.npy")
+
+
+def checkpoint_sha256(out_dir: str | Path) -> str:
+    """sha256 of the saved weights: the model fingerprint featurisations record."""
+    return hashlib.sha256((Path(out_dir) / "model.safetensors").read_bytes()).hexdigest()
+
+
+__all__ = [
+    "PRESETS",
+    "TrainConfig",
+    "TrainResult",
+    "checkpoint_sha256",
+    "load_proxy",
+    "subset_mask",
+    "train_proxy",
+]

@@ -1,0 +1,399 @@
+"""Evaluation: train fresh LMs on selections, measure held-out target loss (method.md §5, §7).
+
+LDS (§6) lives in `subsets.py` (subset models), `lds.py` (statistics) and `validate.py`.
+
+- `EvalRecipe`: the one fixed training recipe every selection is judged with (frozen, hashed;
+  the hash goes into every stored evaluation, so a changed recipe never reuses old rows).
+- `heldout_loss`: mean negative log-likelihood per *completion* token (prompt tokens carry no
+  loss, as in `tokenizer.encode_targets`), token-weighted over the examples.
+- `evaluate_selections`: for each (selection, budget, seed) train a model from scratch on the
+  selection's documents in rank order, packed (EOS-separated) into `seq_len` chunks with the
+  pool's tokenizer and cut at exactly ``budget // seq_len`` chunks, then score every task's
+  held-out split and store one row per (selection, task, budget, seed). Stored rows with the same
+  recipe hash are skipped, so a rerun after a kill trains only what is missing.
+- `summarise`, `compute_multipliers`, `headline_multipliers`: mean ± std per method and the
+  compute multiplier against random (interpolated on random's loss-vs-budget curve in log budget).
+
+Choices (the paper does not fix them):
+- Equal compute: a budget of B tokens trains for ``passes · B`` tokens (default 2 passes, seeded
+  reshuffle per pass) with the same steps, schedule and seed for every method: only data differs.
+  A selection holding fewer than B tokens is an error, not silently a smaller budget.
+- Training reuses `training.train_proxy` (alpha = 1.0: every packed chunk of the selection) into a
+  temporary folder; evaluation models are not kept (only their losses are).
+- Held-out split: at most `max_heldout` examples per task (the first ones in task order; the
+  split itself is already a seeded random draw), so evaluation stays cheap next to training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from data_catalog.catalog import Catalog
+from data_catalog.errors import InputError
+from data_catalog.records import TargetExample
+from dsdm_engine.progress import ProgressCallback, no_progress
+
+
+# ------------------------------------------------------------------ recipe
+@dataclass(frozen=True)
+class EvalRecipe:
+    """The fixed recipe evaluation models are trained with.
+
+    ``preset``/``vocab_size``/``seq_len`` None = taken from the pool's latest proxies run
+    (`resolve`). Training tokens for a budget B = ``passes · B``.
+    """
+
+    preset: str | None = None
+    vocab_size: int | None = None
+    seq_len: int | None = None
+    lr: float = 3e-3
+    batch_size: int = 16
+    passes: float = 2.0
+    weight_decay: float = 0.1
+    warmup_frac: float = 0.05
+    max_heldout: int | None = 256
+    eval_batch_size: int = 32
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        from dsdm_engine.compute.models import DEVICES, PRESETS
+
+        if self.preset is not None and self.preset not in PRESETS:
+            raise InputError(f"unknown preset {self.preset!r}; known: {', '.join(PRESETS)}")
+        if self.device not in DEVICES:
+            raise InputError(f"unknown device {self.device!r}; known: {', '.join(DEVICES)}")
+        if self.passes <= 0 or self.lr <= 0 or self.batch_size < 1 or self.eval_batch_size < 1:
+            raise InputError("passes and lr must be > 0, batch sizes >= 1")
+        if self.max_heldout is not None and self.max_heldout < 1:
+            raise InputError("max_heldout must be >= 1 (or None for the whole split)")
+        for name in ("vocab_size", "seq_len"):
+            v = getattr(self, name)
+            if v is not None and v < 2:
+                raise InputError(f"{name} must be >= 2")
+
+    @property
+    def resolved(self) -> bool:
+        return None not in (self.preset, self.vocab_size, self.seq_len)
+
+    def resolve(self, catalog: Catalog, pool_id: str) -> EvalRecipe:
+        """Fill preset, vocabulary and context from the pool's latest finished proxies run."""
+        if self.resolved:
+            return self
+        runs = catalog.list_runs("proxies")
+        runs = runs[(runs["pool_id"] == pool_id) & (runs["status"] == "done")]
+        if runs.empty:
+            raise InputError(
+                f"pool {pool_id!r} has no proxies run to take preset/vocab/seq_len from; "
+                "give them explicitly or run `dsdm proxy train`"
+            )
+        cfg = catalog.get_run(str(runs.iloc[-1]["run_id"]))["config"]
+        return replace(
+            self,
+            preset=self.preset or cfg["preset"],
+            vocab_size=self.vocab_size or int(cfg["vocab_size"]),
+            seq_len=self.seq_len or int(cfg["seq_len"]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def recipe_hash(self) -> str:
+        """sha256 of the resolved recipe minus the device (CPU and GPU runs share results)."""
+        d = {k: v for k, v in self.to_dict().items() if k not in ("device", "eval_batch_size")}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    def train_config(self, budget_tokens: int, seed: int) -> Any:
+        from dsdm_engine.compute.training import TrainConfig
+
+        assert self.resolved, "resolve() the recipe first"
+        return TrainConfig(
+            preset=str(self.preset),
+            vocab_size=int(self.vocab_size or 0),
+            seq_len=int(self.seq_len or 0),
+            alpha=1.0,
+            token_budget=max(1, int(round(self.passes * budget_tokens))),
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            warmup_frac=self.warmup_frac,
+            seed=seed,
+            device=self.device,
+        )
+
+
+# ------------------------------------------------------------------ held-out loss
+def completion_logprobs(
+    model: torch.nn.Module,
+    examples: Sequence[TargetExample],
+    tokenizer: Any,
+    seq_len: int,
+    batch_size: int = 32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per example: summed log-prob of its completion tokens and their count. -> 2 × (m,)."""
+    from dsdm_engine.compute.tokenizer import encode_targets
+
+    arr = encode_targets(
+        [e.prompt for e in examples], [e.completion for e in examples], tokenizer, seq_len
+    )
+    device = next(model.parameters()).device
+    sums, counts = [], []
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for s in range(0, len(examples), batch_size):
+            ids = torch.as_tensor(
+                arr.input_ids[s : s + batch_size], dtype=torch.long, device=device
+            )
+            att = torch.as_tensor(arr.attention_mask[s : s + batch_size], device=device).long()
+            mask = torch.as_tensor(arr.loss_mask[s : s + batch_size], device=device)
+            logits = model(input_ids=ids, attention_mask=att).logits.float()  # (B, T, V)
+            logp = torch.log_softmax(logits[:, :-1], dim=-1)  # predicts tokens 1..T-1
+            tok = logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)  # (B, T-1)
+            m = mask[:, 1:].to(tok.dtype)
+            sums.append((tok * m).sum(-1).cpu().numpy())
+            counts.append(m.sum(-1).cpu().numpy())
+    model.train(was_training)
+    if not sums:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(sums).astype(np.float64), np.concatenate(counts).astype(np.float64)
+
+
+def heldout_loss(
+    model: torch.nn.Module,
+    examples: Sequence[TargetExample],
+    tokenizer: Any,
+    seq_len: int,
+    batch_size: int = 32,
+) -> float:
+    """Mean NLL per completion token over `examples` (token-weighted; prompts carry no loss)."""
+    if not examples:
+        raise InputError("no examples to evaluate on")
+    sums, counts = completion_logprobs(model, examples, tokenizer, seq_len, batch_size)
+    total = counts.sum()
+    if total == 0:
+        raise InputError("the examples have no completion tokens")
+    return float(-sums.sum() / total)
+
+
+# ------------------------------------------------------------------ training data
+def selection_chunks(
+    catalog: Catalog, selection_id: str, budget_tokens: int, tokenizer: Any, seq_len: int
+) -> np.ndarray:
+    """The selection's documents in rank order, EOS-separated, cut to ``budget // seq_len`` chunks.
+
+    -> (budget // seq_len, seq_len) int32. Raises when the selection holds fewer tokens.
+    """
+    from dsdm_engine.compute.tokenizer import encode_chunks
+
+    n_chunks = budget_tokens // seq_len
+    if n_chunks < 1:
+        raise InputError(f"budget {budget_tokens} is smaller than one {seq_len}-token chunk")
+    need = n_chunks * seq_len
+    parts: list[np.ndarray] = []
+    have = 0
+    for df in catalog.iter_selection_rows(selection_id, batch_rows=2000):
+        flat = encode_chunks(list(df["text"]), tokenizer, 1).ravel()  # seq_len 1: no tail cut
+        parts.append(flat)
+        have += flat.size
+        if have >= need:
+            break
+    if have < need:
+        raise InputError(
+            f"selection {selection_id} holds {have} tokens, fewer than the budget {need}: "
+            "select more documents or lower the budget"
+        )
+    return np.concatenate(parts)[:need].reshape(n_chunks, seq_len).astype(np.int32)
+
+
+def _tokenizer_for(catalog: Catalog, pool_id: str, recipe: EvalRecipe) -> Any:
+    from dsdm_engine.compute.tokenizer import load_tokenizer
+    from dsdm_engine.stages import prepare_tokens
+
+    tokens = prepare_tokens(catalog, pool_id, int(recipe.vocab_size or 0), int(recipe.seq_len or 0))
+    return load_tokenizer(tokens.tokenizer_dir)
+
+
+def train_fresh(
+    chunks: np.ndarray,
+    recipe: EvalRecipe,
+    budget_tokens: int,
+    seed: int,
+    progress: ProgressCallback = no_progress,
+) -> torch.nn.Module:
+    """Train one evaluation model from scratch on `chunks` for ``passes · budget`` tokens."""
+    from dsdm_engine.compute.training import load_proxy, train_proxy
+
+    cfg = recipe.train_config(budget_tokens, seed)
+    with tempfile.TemporaryDirectory(prefix="dsdm-eval-") as tmp:
+        train_proxy(chunks, cfg, tmp, progress=progress)
+        model, _, _ = load_proxy(tmp, device=recipe.device)
+    return model
+
+
+def heldout_examples(catalog: Catalog, task_id: str, max_n: int | None) -> list[TargetExample]:
+    """The task's held-out examples, the first `max_n` in task order."""
+    ex = catalog.target_examples(task_id, split="heldout")
+    if not ex:
+        raise InputError(f"target task {task_id} has no held-out examples to evaluate on")
+    return ex[:max_n] if max_n else ex
+
+
+# ------------------------------------------------------------------ evaluate selections
+def _stored(catalog: Catalog) -> dict[tuple[str, str, int, int, str], float]:
+    """(selection, task, budget, seed, recipe hash) -> loss of every stored evaluation."""
+    out = {}
+    for row in catalog.list_evaluations().itertuples():
+        cfg = json.loads(row.config) if isinstance(row.config, str) else dict(row.config)
+        key = (row.selection_id, row.task_id, int(row.budget_tokens), int(row.seed))
+        out[(*key, str(cfg.get("recipe_hash", "")))] = float(row.heldout_loss)
+    return out
+
+
+def evaluate_selections(
+    catalog: Catalog,
+    selection_ids: Sequence[str],
+    task_refs: Sequence[str],
+    budgets_tokens: Sequence[int],
+    seeds: Sequence[int],
+    recipe: EvalRecipe = EvalRecipe(),
+    progress: ProgressCallback = no_progress,
+) -> pd.DataFrame:
+    """Train and evaluate every (selection, budget, seed) on every task's held-out split.
+
+    Returns one row per (selection, task, budget, seed): selection_id, method, task_id,
+    budget_tokens, seed, heldout_loss, reused (True when it was already stored).
+    """
+    if not selection_ids or not task_refs or not budgets_tokens or not seeds:
+        raise InputError("need at least one selection, task, budget and seed")
+    sels = [catalog.get_selection(s) for s in selection_ids]
+    tasks = [catalog.get_target_task(t)["task_id"] for t in task_refs]
+    units = [(s, b, seed) for s in sels for b in budgets_tokens for seed in seeds]
+    total = len(units) * 100
+    rows: list[dict[str, Any]] = []
+    stored = _stored(catalog)
+    recipes: dict[str, EvalRecipe] = {}
+    cache: dict[str, Any] = {}  # tokenizers and held-out examples
+    for u, (sel, budget, seed) in enumerate(units):
+        pool_id, sid = sel["pool_id"], sel["selection_id"]
+        if pool_id not in recipes:
+            recipes[pool_id] = recipe.resolve(catalog, pool_id)
+        rc = recipes[pool_id]
+        rhash = rc.recipe_hash()
+        todo = [t for t in tasks if (sid, t, int(budget), int(seed), rhash) not in stored]
+        base = dict(selection_id=sid, method=sel["method"], budget_tokens=int(budget), seed=seed)
+        for t in tasks:
+            if t not in todo:
+                loss = stored[(sid, t, int(budget), int(seed), rhash)]
+                rows.append({**base, "task_id": t, "heldout_loss": loss, "reused": True})
+        label = f"{sel['name']} @ {budget:,} tokens, seed {seed}"
+        if not todo:
+            progress((u + 1) * 100, total, f"{label}: already evaluated, skipped")
+            continue
+        if f"tok:{pool_id}" not in cache:
+            cache[f"tok:{pool_id}"] = _tokenizer_for(catalog, pool_id, rc)
+        tok = cache[f"tok:{pool_id}"]
+        chunks = selection_chunks(catalog, sid, int(budget), tok, int(rc.seq_len or 0))
+
+        def report(done: int, tot: int, msg: str = "", u: int = u, label: str = label) -> None:
+            progress(u * 100 + int(90 * done / max(tot, 1)), total, f"{label}: {msg}")
+
+        model = train_fresh(chunks, rc, int(budget), int(seed), progress=report)
+        config = {
+            **rc.to_dict(),
+            "recipe_hash": rhash,
+            "train_tokens": rc.train_config(int(budget), int(seed)).token_budget,
+            "data_tokens": int(chunks.size),
+            "selection_name": sel["name"],
+        }
+        for t in todo:
+            if f"ex:{t}" not in cache:
+                cache[f"ex:{t}"] = heldout_examples(catalog, t, rc.max_heldout)
+            ex = cache[f"ex:{t}"]
+            loss = heldout_loss(model, ex, tok, int(rc.seq_len or 0), rc.eval_batch_size)
+            catalog.save_evaluation(
+                sid, t, int(budget), int(seed), loss, {**config, "n_heldout": len(ex)}
+            )
+            stored[(sid, t, int(budget), int(seed), rhash)] = loss
+            rows.append({**base, "task_id": t, "heldout_loss": loss, "reused": False})
+        progress((u + 1) * 100, total, f"{label}: evaluated on {len(todo)} task(s)")
+    cols = ["selection_id", "method", "task_id", "budget_tokens", "seed", "heldout_loss", "reused"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+# ------------------------------------------------------------------ summaries
+def summarise(df: pd.DataFrame, by: str = "method") -> pd.DataFrame:
+    """Mean ± std over seeds (ddof 1; NaN for one seed) of held-out loss per task/method/budget."""
+    keys = ["task_id", by, "budget_tokens"]
+    g = df.groupby(keys, sort=True)["heldout_loss"]
+    out = g.agg(loss="mean", loss_std="std", n_seeds="count").reset_index()
+    return out
+
+
+def compute_multipliers(
+    summary: pd.DataFrame, baseline: str = "random", by: str = "method"
+) -> pd.DataFrame:
+    """Compute multiplier of every method (at each budget) against the baseline's curve per task.
+
+    Columns: task_id, method, budget_tokens, loss, multiplier, bound, matched_budget
+    (see `metrics.compute_multiplier`; bound "at_least"/"at_most" when off random's curve).
+    """
+    from dsdm_engine.evaluation.metrics import compute_multiplier
+
+    rows = []
+    for task, grp in summary.groupby("task_id", sort=True):
+        base = grp[grp[by] == baseline].sort_values("budget_tokens")
+        if base.empty:
+            continue
+        for r in grp[grp[by] != baseline].itertuples():
+            m = compute_multiplier(
+                base["budget_tokens"].to_numpy(), base["loss"].to_numpy(), r.loss, r.budget_tokens
+            )
+            rows.append(
+                {
+                    "task_id": task,
+                    "method": getattr(r, by),
+                    "budget_tokens": r.budget_tokens,
+                    "loss": r.loss,
+                    "multiplier": m.value,
+                    "bound": m.bound,
+                    "matched_budget": m.matched_budget,
+                }
+            )
+    cols = ["task_id", "method", "budget_tokens", "loss", "multiplier", "bound", "matched_budget"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def headline_multipliers(mult: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """One number per (task, method): the geometric mean of its per-budget multipliers."""
+    out: dict[str, dict[str, float]] = {}
+    for (task, method), grp in mult.groupby(["task_id", "method"], sort=True):
+        vals = grp["multiplier"].to_numpy(dtype=float)
+        vals = vals[np.isfinite(vals) & (vals > 0)]
+        out.setdefault(str(task), {})[str(method)] = (
+            float(np.exp(np.log(vals).mean())) if vals.size else math.nan
+        )
+    return out
+
+
+__all__ = [
+    "EvalRecipe",
+    "completion_logprobs",
+    "compute_multipliers",
+    "evaluate_selections",
+    "headline_multipliers",
+    "heldout_examples",
+    "heldout_loss",
+    "selection_chunks",
+    "summarise",
+    "train_fresh",
+]

@@ -1,0 +1,297 @@
+"""`dsdm validate`: does a score predict what training on a subset does to the target's loss?
+
+The linear datamodeling score (LDS, method.md §6) is the engine's correctness number. This module
+trains `m` models from scratch on seeded random α-subsets of the pool's *documents* with the
+proxies' recipe, measures each target example's completion log-prob under every subset model, and
+correlates that with each predictor's prediction `Σ_{i∈S_j} score_i`.
+
+Design choices that give the protocol power (the mean target log-prob moves only a few hundredths
+of a nat between subsets, so noise must be kept below that):
+- **Fixed token budget**: every subset model takes the same number of steps, so a subset's token
+  count is not a hidden confound (it is still reported as a trivial predictor).
+- **Common random numbers**: every subset model starts from the same initial weights and draws its
+  batch order from the same random stream; only the subset differs.
+- **Noise floor**: extra models on subset 0 with other seeds measure how much the outcome moves
+  when only the seed changes; it is reported beside the between-subset spread.
+
+Subset models are trained in parallel worker processes (one torch thread each) and each leaves a
+`COMPLETE` marker with its outcomes, so a killed validation resumes where it stopped and gives
+the same numbers. The statistics (LDS, bootstrap CIs) live in `lds_report`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data_catalog.catalog import Catalog
+from data_catalog.errors import InputError
+from dsdm_engine.progress import ProgressCallback, no_progress
+
+SPLITS = ("selection", "heldout")
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    """How the subset models are drawn and trained (the learning algorithm the scores describe)."""
+
+    n_subsets: int = field(
+        default=64, metadata={"flag": "--subsets", "help": "subset models m (LDS over these)"}
+    )
+    alpha: float = field(default=0.5, metadata={"help": "fraction of documents per subset"})
+    token_budget: int | None = field(
+        default=None, metadata={"help": "training tokens per subset model (default: the proxies')"}
+    )
+    seed: int = field(
+        default=0, metadata={"help": "subset draws; common init/order seed of every subset model"}
+    )
+    noise_seeds: int = field(
+        default=2, metadata={"help": "extra models on subset 0 with other seeds (noise floor)"}
+    )
+    max_examples: int | None = field(
+        default=None, metadata={"help": "target examples per task and split (default: all)"}
+    )
+    workers: int = field(default=2, metadata={"help": "parallel training processes"})
+    device: str = field(
+        default="auto", metadata={"help": "auto | cpu | cuda", "choices": ("auto", "cpu", "cuda")}
+    )
+
+    def __post_init__(self) -> None:
+        if self.n_subsets < 4:
+            raise InputError(f"--subsets must be at least 4, not {self.n_subsets}")
+        if not 0.0 < self.alpha < 1.0:
+            raise InputError(f"--alpha must be in (0, 1), not {self.alpha}")
+        if self.token_budget is not None and self.token_budget <= 0:
+            raise InputError(f"--token-budget must be positive, not {self.token_budget}")
+        if self.noise_seeds < 0 or self.workers < 1 or self.seed < 0:
+            raise InputError("--noise-seeds >= 0, --workers >= 1 and --seed >= 0 required")
+        if self.max_examples is not None and self.max_examples < 2:
+            raise InputError(f"--max-examples must be at least 2, not {self.max_examples}")
+
+
+def subset_masks(n_docs: int, n_subsets: int, alpha: float, seed: int) -> np.ndarray:
+    """(n_subsets, n_docs) bool; row j holds exactly round(α·n) documents, seeded by (seed, j)."""
+    masks = np.zeros((n_subsets, n_docs), dtype=bool)
+    size = max(1, round(alpha * n_docs))
+    for j in range(n_subsets):
+        rng = np.random.default_rng([seed, j, 0x5AB5E7])
+        masks[j, rng.permutation(n_docs)[:size]] = True
+    return masks
+
+
+def pack(flat: np.ndarray, offsets: np.ndarray, member: np.ndarray, seq_len: int) -> np.ndarray:
+    """The member documents' tokens (each already ends with EOS), in pool order, packed into
+    (n_chunks, seq_len) rows exactly as `tokenizer.encode_chunks` packs a pool."""
+    idx = np.flatnonzero(member)
+    parts = [flat[offsets[i] : offsets[i + 1]] for i in idx]
+    joined = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+    n = joined.shape[0] // seq_len
+    return joined[: n * seq_len].reshape(n, seq_len)
+
+
+def _encode_documents(catalog: Catalog, pool_id: str, tok: Any, out: Path) -> None:
+    """Every document's full token ids + EOS, flat, with offsets (n + 1,), cached in `out`."""
+    from dsdm_engine.compute.tokenizer import EOS, special_id
+
+    if (out / "doc_tokens.npy").exists():
+        return
+    eos = special_id(tok, EOS)
+    parts, lengths = [], []
+    for df in catalog.iter_documents(pool_id, columns="doc_id, text"):
+        for enc in tok.encode_batch(list(df["text"])):
+            arr = np.asarray(enc.ids + [eos], dtype=np.int32)
+            parts.append(arr)
+            lengths.append(arr.shape[0])
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    np.save(out / "doc_offsets.npy", offsets)
+    tmp = out / f"doc_tokens.{os.getpid()}.tmp.npy"
+    np.save(tmp, np.concatenate(parts) if parts else np.zeros(0, np.int32))
+    os.replace(tmp, out / "doc_tokens.npy")
+
+
+def _encode_examples(catalog: Catalog, tasks: Sequence[str], tok: Any, seq_len: int, cfg, out):
+    """Token arrays of each task's selection and held-out examples (npz per task and split)."""
+    from dsdm_engine.compute.tokenizer import encode_targets
+
+    keys = []
+    for task_id in tasks:
+        for split in SPLITS:
+            ex = catalog.target_examples(task_id, split)[: cfg.max_examples]
+            if len(ex) < 2:
+                raise InputError(f"target task {task_id} has fewer than 2 {split} examples")
+            path = out / f"examples-{task_id}-{split}.npz"
+            if not path.exists():
+                arr = encode_targets(
+                    [e.prompt for e in ex], [e.completion for e in ex], tok, seq_len
+                )
+                np.savez(path, **asdict(arr))
+            keys.append(f"{task_id}|{split}")
+    return keys
+
+
+def _train_and_measure(job: dict[str, Any]) -> str:
+    """Worker: train one subset model (common seed), record per-example completion log-probs."""
+    import torch
+
+    from dsdm_engine.compute.models import configure_threads
+    from dsdm_engine.compute.training import TrainConfig, load_proxy, train_proxy
+
+    configure_threads()
+    out = Path(job["out"])
+    if (out / "COMPLETE").exists():
+        return job["name"]
+    root = Path(job["root"])
+    flat = np.load(root / "doc_tokens.npy", mmap_mode="r")
+    offsets = np.load(root / "doc_offsets.npy")
+    member = np.load(root / "masks.npy", mmap_mode="r")[job["subset"]]
+    chunks = pack(flat, offsets, np.asarray(member), job["seq_len"])
+    tc = TrainConfig(**{**job["train"], "alpha": 1.0, "seed": job["seed"]})
+    train_proxy(chunks, tc, out / "model")
+    model = load_proxy(out / "model", device=job["device"])[0]
+    model.eval()
+    outcomes = {}
+    with torch.no_grad():
+        for key in job["keys"]:
+            task_id, split = key.split("|")
+            arr = np.load(root / f"examples-{task_id}-{split}.npz")
+            outcomes[key] = _mean_logprobs(model, arr).tolist()
+    (out / "outcomes.json").write_text(json.dumps(outcomes))
+    (out / "COMPLETE").write_text("ok\n")
+    return job["name"]
+
+
+def _mean_logprobs(model: Any, arr: Any, batch_size: int = 64) -> np.ndarray:
+    """Mean log-prob per completion token of each example (higher = better). -> (m,)."""
+    import torch
+
+    device = next(model.parameters()).device
+    out = []
+    for s in range(0, arr["input_ids"].shape[0], batch_size):
+        ids = torch.as_tensor(arr["input_ids"][s : s + batch_size], dtype=torch.long, device=device)
+        att = torch.as_tensor(arr["attention_mask"][s : s + batch_size], device=device).long()
+        mask = torch.as_tensor(arr["loss_mask"][s : s + batch_size], device=device)[:, 1:]
+        logp = torch.log_softmax(model(input_ids=ids, attention_mask=att).logits.float(), -1)
+        tok = logp[:, :-1].gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)  # (B, T-1)
+        m = mask.to(tok.dtype)
+        out.append(((tok * m).sum(-1) / m.sum(-1).clamp(min=1)).cpu().numpy())
+    return np.concatenate(out).astype(np.float64)
+
+
+@dataclass
+class SubsetOutcomes:
+    """What the subset models measured: masks (m, n) and per-(task|split) outcomes (m, examples).
+
+    `noise[key]` holds the outcomes of the extra-seed models on subset 0 (noise_seeds, examples).
+    """
+
+    root: Path
+    masks: np.ndarray
+    outcomes: dict[str, np.ndarray]
+    noise: dict[str, np.ndarray]
+    config: dict[str, Any]
+
+
+def train_subset_models(
+    catalog: Catalog,
+    proxies_run_id: str,
+    tasks: Sequence[str],
+    config: ValidateConfig = ValidateConfig(),
+    progress: ProgressCallback = no_progress,
+) -> SubsetOutcomes:
+    """Train (or resume) the subset models of a validation and collect their outcomes."""
+    from dsdm_engine.compute.tokenizer import load_tokenizer
+    from dsdm_engine.stages import prepare_tokens
+
+    proxies = catalog.get_run(proxies_run_id)
+    pcfg = proxies["config"]
+    pool_id = proxies["pool_id"]
+    n_docs = len(catalog.doc_ids(pool_id))
+    seq_len = int(pcfg["seq_len"])
+    tokens = prepare_tokens(catalog, pool_id, int(pcfg["vocab_size"]), seq_len)
+    n_chunks = int(np.load(tokens.chunks_path, mmap_mode="r").shape[0])
+    budget = (
+        config.token_budget
+        or pcfg.get("token_budget")
+        or int(round(float(pcfg["alpha"]) * n_chunks) * seq_len)
+    )
+    train = {
+        k: pcfg[k] for k in ("preset", "vocab_size", "seq_len", "batch_size", "lr") if k in pcfg
+    }
+    train.update(token_budget=int(budget), device=config.device)
+    frozen = {
+        "pool_id": pool_id,
+        "pool_hash": catalog.get_pool(pool_id)["content_hash"],
+        "tokenizer": str(tokens.tokenizer_dir.name),
+        "train": train,
+        "validate": {k: v for k, v in asdict(config).items() if k not in ("workers", "device")},
+    }
+    key = hashlib.sha256(json.dumps(frozen, sort_keys=True).encode()).hexdigest()[:12]
+    root = catalog.workspace.artifacts / "lds" / f"{pool_id}-{key}"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.json").write_text(json.dumps(frozen, indent=1, sort_keys=True))
+    tok = load_tokenizer(tokens.tokenizer_dir)
+    _encode_documents(catalog, pool_id, tok, root)
+    masks = subset_masks(n_docs, config.n_subsets, config.alpha, config.seed)
+    np.save(root / "masks.npy", masks)
+    keys = _encode_examples(catalog, tasks, tok, seq_len, config, root)
+    base = {"root": str(root), "seq_len": seq_len, "train": train, "keys": keys}
+    base["device"] = "cpu" if config.device == "auto" else config.device
+    jobs = [
+        {
+            **base,
+            "name": f"subset_{j}",
+            "out": str(root / f"subset_{j}"),
+            "subset": j,
+            "seed": config.seed,
+        }  # fmt: skip
+        for j in range(config.n_subsets)
+    ]
+    jobs += [
+        {
+            **base,
+            "name": f"noise_{s}",
+            "out": str(root / f"noise_{s}"),
+            "subset": 0,
+            "seed": config.seed + 1 + s,
+        }  # fmt: skip
+        for s in range(config.noise_seeds)
+    ]
+    todo = [j for j in jobs if not (Path(j["out"]) / "COMPLETE").exists()]
+    done = len(jobs) - len(todo)
+    progress(done, len(jobs), f"{done} subset models already trained" if done else "")
+    t0 = time.monotonic()
+    if todo:
+        if config.workers == 1:
+            results = map(_train_and_measure, todo)
+            for i, name in enumerate(results, 1):
+                rate = i / (time.monotonic() - t0)
+                progress(done + i, len(jobs), f"{name} trained, {rate * 60:.1f} models/min")
+        else:
+            ctx = mp.get_context("spawn")
+            with ctx.Pool(min(config.workers, len(todo))) as pool:
+                for i, name in enumerate(pool.imap_unordered(_train_and_measure, todo), 1):
+                    rate = i / (time.monotonic() - t0)
+                    progress(done + i, len(jobs), f"{name} trained, {rate * 60:.1f} models/min")
+    outcomes = {k: [] for k in keys}
+    noise = {k: [] for k in keys}
+    for j in jobs:
+        got = json.loads((Path(j["out"]) / "outcomes.json").read_text())
+        target = outcomes if j["name"].startswith("subset_") else noise
+        for k in keys:
+            target[k].append(got[k])
+    return SubsetOutcomes(
+        root,
+        masks,
+        {k: np.asarray(v) for k, v in outcomes.items()},
+        {k: np.asarray(v).reshape(len(v), -1) for k, v in noise.items()},
+        frozen,
+    )

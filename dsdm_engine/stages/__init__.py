@@ -1,0 +1,42 @@
+"""The engine's stages wired to the catalog: tokens → proxies → features → scores → selections.
+
+Each stage reads its inputs through the `Catalog`, computes with `dsdm_engine.compute`, writes
+large arrays under `artifacts/` first and registers them in the catalog after. Every stage is
+resumable: completed models and shards are found by their markers and skipped, so a rerun
+after a kill continues where it stopped. This package is the engine's Python API.
+"""
+
+from dsdm_engine.stages.config import FeatureConfig, ProxyConfig, config_hash
+from dsdm_engine.stages.features import featurize, target_features
+from dsdm_engine.stages.proxies import model_dirs, train_proxies
+from dsdm_engine.stages.scores import (
+    NORMALIZE,
+    example_drilldown,
+    feature_norms,
+    latest_scores_run,
+    pool_models,
+    score_task,
+)
+from dsdm_engine.stages.selection import dsdm_mix_scores, pool_view, run_selection
+from dsdm_engine.stages.tokens import TokenData, prepare_tokens
+
+__all__ = [
+    "NORMALIZE",
+    "FeatureConfig",
+    "ProxyConfig",
+    "TokenData",
+    "config_hash",
+    "dsdm_mix_scores",
+    "example_drilldown",
+    "feature_norms",
+    "featurize",
+    "latest_scores_run",
+    "model_dirs",
+    "pool_models",
+    "pool_view",
+    "prepare_tokens",
+    "run_selection",
+    "score_task",
+    "target_features",
+    "train_proxies",
+]

@@ -1,0 +1,236 @@
+"""`dsdm demo`: build the demo workspace end to end, idempotently, then (optionally) serve the app.
+
+Steps, each skipped when its result already exists (a second run reuses everything):
+1. pool `demo` from real public text plus labelled planted bad data (`data_catalog.sources`);
+2. the paper's four target tasks (`squad`, `cs_algorithms`, `jeopardy`, `lambada`);
+3. proxies → features → DsDm scores per target (`stages`);
+4. one selection per (target, method) for every selector at the plan's k.
+Each step runs as a job, so the app's Jobs page shows it with progress, rate and ETA.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from data_catalog.catalog import Catalog
+from data_catalog.errors import DsdmError
+from data_catalog.ingest import ingest
+from data_catalog.targets import add_target_task
+from dsdm_engine.jobs import run_job
+from dsdm_engine.stages import FeatureConfig, ProxyConfig
+
+POOL = "demo"
+TARGETS = ("squad", "cs_algorithms", "jeopardy", "lambada")
+METHODS = ("dsdm", "random", "dsir", "classifier", "embedding", "semdedup")
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """What one demo size builds (pool preset, target sizes, engine settings, k)."""
+
+    size: str
+    target_examples: int
+    proxies: ProxyConfig
+    features: FeatureConfig
+    lambda_rel: float = float("inf")
+    k_fraction: float = 0.1
+    methods: tuple[str, ...] = METHODS
+    selector_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+PLANS: dict[str, DemoPlan] = {
+    "tiny": DemoPlan(
+        "tiny",
+        target_examples=60,
+        proxies=ProxyConfig(n_models=2, preset="tiny", vocab_size=1024, seq_len=64),
+        features=FeatureConfig(k=1024),
+    ),
+    "small": DemoPlan(
+        "small",
+        target_examples=400,
+        proxies=ProxyConfig(
+            n_models=4, preset="tiny", vocab_size=2048, seq_len=128, token_budget=1_500_000
+        ),
+        features=FeatureConfig(k=4096),
+    ),
+    "full": DemoPlan(
+        "full",
+        target_examples=2000,
+        proxies=ProxyConfig(n_models=8, preset="small", vocab_size=4096, seq_len=256),
+        features=FeatureConfig(k=4096),
+    ),
+}
+
+
+def _pool(catalog: Catalog, size: str, seed: int, fixtures_dir: Path | None) -> None:
+    if catalog.pool_exists(POOL):
+        print(f"pool {POOL!r} exists: reused")
+        return
+    from data_catalog.sources.demo_pool import iter_demo_pool
+
+    stage = catalog.workspace.tmp / f"demo-{uuid.uuid4().hex}.jsonl"
+    try:
+        with open(stage, "w", encoding="utf-8") as f:
+            for rec in iter_demo_pool(size=size, seed=seed, fixtures_dir=fixtures_dir):
+                row = {**rec.get("metadata", {}), "text": rec["text"], "source": rec["source"]}
+                row["license"] = rec.get("license", "")
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+        def stage_fn(progress: Callable[..., None]) -> Any:
+            return ingest(catalog, POOL, [str(stage)], progress=progress)
+
+        report = run_job(catalog, "ingest", {"pool": POOL, "size": size}, stage_fn, echo=True)
+        print(report.summary())
+    finally:
+        stage.unlink(missing_ok=True)
+
+
+def _targets(catalog: Catalog, plan: DemoPlan, seed: int, fixtures_dir: Path | None) -> None:
+    from data_catalog.sources.builtin_targets import builtin_target_examples
+
+    for name in TARGETS:
+        recs = builtin_target_examples(
+            name, max_examples=plan.target_examples, seed=seed, fixtures_dir=fixtures_dir
+        )
+        task = add_target_task(
+            catalog,
+            name,
+            [(r["prompt"], r["completion"]) for r in recs],
+            origin=f"builtin:{name}",
+            seed=seed,
+        )
+        state = "added" if task["created"] else "reused"
+        print(
+            f"target {task['task_id']} {state}: {task['n_selection']} selection / "
+            f"{task['n_heldout']} held out"
+        )
+
+
+def _engine(catalog: Catalog, plan: DemoPlan, seed: int, device: str) -> dict[str, str]:
+    from dataclasses import replace
+
+    from dsdm_engine import stages
+
+    pcfg = replace(plan.proxies, seed=seed, device=device)
+    fcfg = replace(plan.features, device=device)
+    proxies = run_job(
+        catalog,
+        "proxy_train",
+        {"pool": POOL, "demo": plan.size},
+        lambda p: stages.train_proxies(catalog, POOL, pcfg, p),
+        echo=True,
+    )
+    features = run_job(
+        catalog,
+        "featurize",
+        {"proxies": proxies, "demo": plan.size},
+        lambda p: stages.featurize(catalog, proxies, fcfg, p),
+        echo=True,
+    )
+    scores = {}
+    for name in TARGETS:
+        scores[name] = run_job(
+            catalog,
+            "score",
+            {"features": features, "target": name},
+            lambda p, name=name: stages.score_task(catalog, features, name, plan.lambda_rel, p),
+            echo=True,
+        )
+    return scores
+
+
+def _selections(catalog: Catalog, plan: DemoPlan, seed: int) -> list[str]:
+    from dsdm_engine import stages
+    from dsdm_engine.selectors import SelectionRule
+
+    n_docs = int(catalog.get_pool(POOL)["n_docs"])
+    k = max(1, int(plan.k_fraction * n_docs))
+    existing = set(catalog.list_selections(POOL)["name"])
+    made = []
+    for target in TARGETS:
+        for method in plan.methods:
+            name = f"{method}-{target}-k{k}"
+            if name in existing:
+                continue
+            run_job(
+                catalog,
+                "select",
+                {"method": method, "target": target, "k": k},
+                lambda p, m=method, t=target, n=name: stages.run_selection(
+                    catalog,
+                    m,
+                    POOL,
+                    task_ref=t,
+                    rule=SelectionRule(k=k),
+                    seed=seed,
+                    options=dict(plan.selector_options.get(m, {})),
+                    name=n,
+                ),
+                echo=False,
+            )
+            made.append(name)
+            print(f"selection {name}")
+    return made
+
+
+def build_demo(
+    catalog: Catalog,
+    size: str = "small",
+    seed: int = 0,
+    fixtures_dir: Path | None = None,
+    engine: bool = True,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Build (or finish building) the demo workspace; returns a summary with timings."""
+    if size not in PLANS:
+        raise DsdmError(f"unknown demo size {size!r}; known: {', '.join(PLANS)}")
+    plan = PLANS[size]
+    t0 = time.monotonic()
+    timings: dict[str, float] = {}
+    _pool(catalog, size, seed, fixtures_dir)
+    timings["pool_s"] = time.monotonic() - t0
+    _targets(catalog, plan, seed, fixtures_dir)
+    timings["targets_s"] = time.monotonic() - t0 - sum(timings.values())
+    summary: dict[str, Any] = {"size": size, "seed": seed, "pool": POOL, "targets": TARGETS}
+    if engine:
+        summary["scores"] = _engine(catalog, plan, seed, device)
+        timings["engine_s"] = time.monotonic() - t0 - sum(timings.values())
+        summary["selections"] = _selections(catalog, plan, seed)
+        timings["selections_s"] = time.monotonic() - t0 - sum(timings.values())
+    timings["total_s"] = time.monotonic() - t0
+    summary["timings"] = timings
+    return summary
+
+
+def print_summary(catalog: Catalog, summary: dict[str, Any]) -> None:
+    """A short report: pool counts, planted labels, targets, and what DsDm picked."""
+    pool = catalog.get_pool(POOL)
+    print(f"\n== demo workspace {catalog.workspace.root} ==")
+    print(f"pool {POOL}: {pool['n_docs']} documents from {len(pool['sources'])} sources")
+    if not pool["planted"].empty:
+        planted = ", ".join(f"{r.planted}={r.n_docs}" for r in pool["planted"].itertuples())
+        print(f"planted bad data: {planted}")
+    for name in TARGETS:
+        t = catalog.get_target_task(name)
+        print(f"target {t['task_id']}: {t['n_selection']} selection / {t['n_heldout']} held out")
+    if "scores" in summary:
+        from dsdm_engine.evaluation.metrics import auroc
+
+        for name, run_id in summary["scores"].items():
+            task_id = catalog.get_target_task(name)["task_id"]
+            scores = catalog.scores(run_id, task_id)
+            flags = scores["doc_id"].isin(catalog.planted_labels(POOL)).to_numpy()
+            line = f"dsdm scores {name}: {len(scores)} docs"
+            if flags.any() and not flags.all():
+                line += (
+                    f"; AUROC of lowest scores for planted docs {auroc(scores['score'], flags):.2f}"
+                )
+            print(line)
+    t = summary["timings"]
+    print("timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in t.items()))

@@ -1,0 +1,165 @@
+"""Stage 2: projected-gradient features of every pool document under every proxy (resumable
+shards), and of a target task's examples (cached per task and split).
+
+Granularity: one pool document = one featurised sequence (`[EOS] + first seq_len-1 tokens`,
+padded), so every document gets exactly one score; proxies train on the pool packed into
+fixed-length chunks. Long documents should be chunked at ingest (`--chunk-tokens`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data_catalog.catalog import Catalog
+from data_catalog.errors import InputError
+from dsdm_engine.progress import ProgressCallback, no_progress
+from dsdm_engine.stages.config import FeatureConfig, config_hash
+from dsdm_engine.stages.proxies import check_pool_unchanged, model_dirs
+from dsdm_engine.stages.tokens import prepare_tokens
+
+
+class PaddedDocs:
+    """Adapts a featuriser to per-document rows padded with -1 (the shard format)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:  # k, name, device, ... of the wrapped featuriser
+        return getattr(self.inner, name)
+
+    def featurize(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:
+        from dsdm_engine.compute.featurize.base import Batch
+
+        real = batch.input_ids >= 0  # (B, T)
+        fixed = Batch(batch.input_ids.clamp(min=0), real.long(), real)
+        return self.inner.featurize(fixed)
+
+
+def proxy_featurize_config(cfg: dict[str, Any], m: int) -> Any:
+    """The featuriser settings of proxy `m`: pool and targets must use the very same projection
+    (each proxy gets its own seed, so averaging over proxies cancels projection noise)."""
+    from dsdm_engine.compute.featurize.base import FeaturizeConfig
+
+    return FeaturizeConfig(
+        method=cfg["method"],
+        k=cfg["k"],
+        proj_seed=cfg["proj_seed"] + 1000 * m,
+        output=cfg["output"],
+        batch_size=cfg["batch_size"],
+        shard_size=cfg["shard_size"],
+    )
+
+
+def featurize(
+    catalog: Catalog,
+    proxies_run_id: str,
+    config: FeatureConfig | None = None,
+    progress: ProgressCallback = no_progress,
+) -> str:
+    """Featurise every pool document under every proxy (resuming from shard markers)."""
+    config = config or FeatureConfig()
+    from dsdm_engine.compute.featurize.registry import make_featurizer
+    from dsdm_engine.compute.featurize.shards import featurize_pool
+    from dsdm_engine.compute.models import configure_threads, resolve_device
+    from dsdm_engine.compute.training import checkpoint_sha256, load_proxy
+
+    configure_threads()
+    proxies = catalog.get_run(proxies_run_id)
+    check_pool_unchanged(catalog, proxies)
+    pcfg = proxies["config"]
+    dirs = model_dirs(catalog, proxies_run_id)
+    tokens = prepare_tokens(catalog, proxies["pool_id"], pcfg["vocab_size"], pcfg["seq_len"])
+    docs = np.load(tokens.docs_path)  # (n_docs, seq_len) int32; 0.5 GB per 1M docs at L=128
+    frozen = {**asdict(config), "proxies_run_id": proxies_run_id}
+    h = config_hash(frozen)
+    run_id = f"features-{h[:12]}"
+    run_dir = catalog.workspace.artifacts / "runs" / run_id
+    catalog.create_run(
+        "features",
+        frozen,
+        h,
+        pool_id=proxies["pool_id"],
+        artifact_path=str(run_dir),
+        run_id=run_id,
+    )
+    device = resolve_device(config.device)
+    n = docs.shape[0]
+    for m, mdir in enumerate(dirs):
+        model, _, _ = load_proxy(mdir, device=str(device))
+        fc = proxy_featurize_config(asdict(config), m)
+        feat = PaddedDocs(make_featurizer(model, fc))
+
+        def report(done: int, tot: int, msg: str = "", m: int = m) -> None:
+            progress(m * n + done, n * len(dirs), f"model {m + 1}/{len(dirs)}: {msg}")
+
+        featurize_pool(
+            feat,
+            docs,
+            run_dir / f"model_{m}",
+            shard_size=config.shard_size,
+            batch_size=config.batch_size,
+            meta={"checkpoint_sha256": checkpoint_sha256(mdir), "config": fc.to_json()},
+            progress=report,
+        )
+    catalog.set_run_status(run_id, "done")
+    return run_id
+
+
+def target_features(
+    catalog: Catalog, features_run_id: str, task_id: str, split: str = "selection"
+) -> tuple[list[np.ndarray], list[Any]]:
+    """Per-model target features (m, k) for a task's split, cached under the features run."""
+    from dsdm_engine.compute.featurize.registry import make_featurizer
+    from dsdm_engine.compute.featurize.shards import featurize_targets
+    from dsdm_engine.compute.models import configure_threads, resolve_device
+    from dsdm_engine.compute.tokenizer import encode_targets, load_tokenizer
+    from dsdm_engine.compute.training import load_proxy
+
+    configure_threads()
+    frun = catalog.get_run(features_run_id)
+    fcfg = frun["config"]
+    proxies = catalog.get_run(fcfg["proxies_run_id"])
+    check_pool_unchanged(catalog, proxies)
+    pcfg = proxies["config"]
+    examples = catalog.target_examples(task_id, split=split)
+    if not examples:
+        raise InputError(f"target task {task_id} has no {split!r} examples")
+    task = catalog.get_target_task(task_id)
+    # keyed by task id (a new split seed makes a new version with the same content hash)
+    cache = Path(frun["artifact_path"]) / "targets" / f"{task['task_id']}-{split}"
+    feats = []
+    device = resolve_device(fcfg["device"])
+    arr = None  # the examples as token arrays: encoded once, only when a model needs them
+    for m, mdir in enumerate(model_dirs(catalog, fcfg["proxies_run_id"])):
+        path = cache / f"model_{m}.npy"
+        if path.exists():
+            feats.append(np.load(path))
+            continue
+        if arr is None:
+            tokens = prepare_tokens(
+                catalog, proxies["pool_id"], pcfg["vocab_size"], pcfg["seq_len"]
+            )
+            arr = encode_targets(
+                [e.prompt for e in examples],
+                [e.completion for e in examples],
+                load_tokenizer(tokens.tokenizer_dir),
+                pcfg["seq_len"],
+            )
+        model, _, _ = load_proxy(mdir, device=str(device))
+        f, _ = featurize_targets(
+            make_featurizer(model, proxy_featurize_config(fcfg, m)),
+            arr.input_ids,
+            arr.loss_mask,
+            arr.attention_mask,
+            batch_size=fcfg["batch_size"],
+        )
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, f)
+        tmp.replace(path)
+        feats.append(f)
+    return feats, examples

@@ -1,0 +1,76 @@
+"""Stage 0: the pool as token arrays (a tokenizer trained on the pool, packed chunks for
+training and one row per document for featurisation), cached under `artifacts/tokens/`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from data_catalog.catalog import Catalog
+from dsdm_engine.progress import ProgressCallback, no_progress
+
+
+@dataclass(frozen=True)
+class TokenData:
+    """The pool as token arrays, cached under artifacts/tokens/."""
+
+    tokenizer_dir: Path
+    chunks_path: Path  # (n_chunks, seq_len) int32, packed, for training
+    docs_path: Path  # (n_docs, seq_len) int32, one row per document, -1 = padding
+    doc_ids: list[str] = field(repr=False)
+
+
+# ------------------------------------------------------------------ tokens
+def prepare_tokens(
+    catalog: Catalog,
+    pool_id: str,
+    vocab_size: int,
+    seq_len: int,
+    progress: ProgressCallback = no_progress,
+) -> TokenData:
+    """Train (or reuse) the pool's tokenizer and cache its chunk and per-document arrays."""
+    from dsdm_engine.compute.tokenizer import (
+        EOS,
+        encode_chunks,
+        load_tokenizer,
+        special_id,
+        train_tokenizer,
+    )
+
+    pool = catalog.get_pool(pool_id)
+    key = f"{pool_id}-{pool['content_hash'][:12]}-v{vocab_size}"
+    tok_dir = catalog.workspace.artifacts / "tokenizers" / key
+    arr_dir = catalog.workspace.artifacts / "tokens" / f"{key}-L{seq_len}"
+    doc_ids = catalog.doc_ids(pool_id)
+    if (tok_dir / "tokenizer.json").exists():
+        tok = load_tokenizer(tok_dir)
+    else:
+        progress(0, 3, "training tokenizer")
+        texts = (t for df in catalog.iter_documents(pool_id) for t in df["text"])
+        tok = train_tokenizer(texts, vocab_size=vocab_size, out_dir=tok_dir)
+    chunks_path, docs_path = arr_dir / "chunks.npy", arr_dir / "docs.npy"
+    if not (arr_dir / "COMPLETE").exists():
+        arr_dir.mkdir(parents=True, exist_ok=True)
+        progress(1, 3, "tokenizing pool")
+        eos = special_id(tok, EOS)
+        docs = np.full((len(doc_ids), seq_len), -1, dtype=np.int32)
+        n_tokens: list[int] = []
+        chunk_parts: list[np.ndarray] = []
+        row = 0
+        for df in catalog.iter_documents(pool_id):
+            texts = list(df["text"])
+            for enc in tok.encode_batch(texts):
+                ids = [eos, *enc.ids[: seq_len - 1]]
+                docs[row, : len(ids)] = ids
+                n_tokens.append(len(enc.ids))
+                row += 1
+            chunk_parts.append(encode_chunks(texts, tok, seq_len))
+        chunks = np.concatenate(chunk_parts) if chunk_parts else np.zeros((0, seq_len), np.int32)
+        np.save(chunks_path, chunks)
+        np.save(docs_path, docs)
+        catalog.set_token_counts(pool_id, doc_ids, n_tokens)
+        (arr_dir / "COMPLETE").write_text("ok\n")
+    progress(3, 3, "tokens ready")
+    return TokenData(tok_dir, chunks_path, docs_path, doc_ids)
