@@ -44,7 +44,7 @@ def test_opening_an_older_workspace_migrates_it_and_keeps_data(tmp_path):
     con.close()
 
     cat = Catalog(ws)
-    assert cat.schema_version() == LATEST_VERSION == 2
+    assert cat.schema_version() == LATEST_VERSION == 3
     docs = cat.documents("old")
     assert list(docs["text"]) == ["hello"]
     assert docs["n_tokens"].isna().all()  # the column v2 added
