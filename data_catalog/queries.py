@@ -3,6 +3,8 @@
 Every function takes a `Catalog` and returns at most one page of rows (≤ 1,000) or a small
 aggregate, so nothing large ever leaves DuckDB for the browser. Every value is a bound
 parameter; user search text is matched with `ILIKE` on escaped terms, never pasted into SQL.
+Connections come from the catalog's provider (`catalog.query_df`, `catalog.connect`); the
+dynamic parts (document filters, order, paging) are built by the pure functions in `sql`.
 
 Full-text search: DuckDB's `fts` extension is not bundled with the installed duckdb (2.0.1) and
 `INSTALL fts` needs a download, so search is a case-insensitive AND of terms (`ILIKE`), which
@@ -18,31 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data_catalog import sql
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError, NotFoundError
+from data_catalog.sql import MAX_PAGE, DocFilter
 
-MAX_PAGE = 1000
 SNIPPET_CHARS = 240
-
-
-def _limit(limit: int) -> int:
-    return max(1, min(int(limit), MAX_PAGE))
-
-
-def _like_term(term: str) -> str:
-    """`%term%` with LIKE wildcards in the user's term escaped (ESCAPE '\\')."""
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _df(catalog: Catalog, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-    with catalog.connect() as con:
-        return con.execute(sql, list(params)).df()
-
-
-def _one(catalog: Catalog, sql: str, params: Sequence[Any] = ()) -> tuple | None:
-    with catalog.connect() as con:
-        return con.execute(sql, list(params)).fetchone()
+_limit = sql.clamp_limit
 
 
 def fts_available() -> bool:
@@ -62,8 +46,7 @@ def score_sets(catalog: Catalog, task_id: str | None = None) -> pd.DataFrame:
     where, params = "", []
     if task_id:
         where, params = "WHERE s.task_id = ?", [task_id]
-    return _df(
-        catalog,
+    return catalog.query_df(
         "SELECT s.run_id, s.task_id, s.pool_id, count(*) AS n_docs, "
         "min(r.created_at) AS created_at FROM scores s LEFT JOIN runs r USING (run_id) "
         f"{where} GROUP BY ALL ORDER BY created_at DESC NULLS LAST, s.run_id",
@@ -76,8 +59,7 @@ def top_documents(
 ) -> pd.DataFrame:
     """The k highest (or lowest) scored documents with score, z-score, percentile and a snippet."""
     order = "ASC" if bottom else "DESC"
-    return _df(
-        catalog,
+    return catalog.query_df(
         "SELECT s.doc_id, s.score, s.zscore, s.percentile, d.source, d.n_words, "
         "d.metadata->>'planted' AS planted, left(d.text, ?) AS snippet "
         "FROM scores s JOIN documents d ON d.pool_id = s.pool_id AND d.doc_id = s.doc_id "
@@ -88,8 +70,7 @@ def top_documents(
 
 def score_histogram(catalog: Catalog, run_id: str, task_id: str, bins: int = 40) -> pd.DataFrame:
     """Binned score counts (bin_left, bin_right, n_docs, n_planted), computed in DuckDB."""
-    row = _one(
-        catalog,
+    row = catalog.query_one(
         "SELECT min(score), max(score) FROM scores WHERE run_id = ? AND task_id = ?",
         [run_id, task_id],
     )
@@ -97,8 +78,7 @@ def score_histogram(catalog: Catalog, run_id: str, task_id: str, bins: int = 40)
         return pd.DataFrame(columns=["bin_left", "bin_right", "n_docs", "n_planted"])
     lo, hi = float(row[0]), float(row[1])
     width = (hi - lo) / bins if hi > lo else 1.0
-    df = _df(
-        catalog,
+    df = catalog.query_df(
         "SELECT least(floor((s.score - ?) / ?)::INTEGER, ?) AS b, count(*) AS n_docs, "
         "count(d.metadata->>'planted') AS n_planted "
         "FROM scores s JOIN documents d ON d.pool_id = s.pool_id AND d.doc_id = s.doc_id "
@@ -112,8 +92,7 @@ def score_histogram(catalog: Catalog, run_id: str, task_id: str, bins: int = 40)
 
 def document_scores(catalog: Catalog, pool_id: str, doc_id: str) -> pd.DataFrame:
     """This document's score and percentile for every stored (run, task)."""
-    return _df(
-        catalog,
+    return catalog.query_df(
         "SELECT task_id, run_id, score, zscore, percentile FROM scores "
         "WHERE pool_id = ? AND doc_id = ? ORDER BY score DESC",
         [pool_id, doc_id],
@@ -133,8 +112,7 @@ def conflicts(
     Strength is the smaller of the two percentile distances from the middle, so a document
     near the top for A and near the bottom for B ranks first.
     """
-    return _df(
-        catalog,
+    return catalog.query_df(
         "SELECT a.doc_id, a.score AS score_a, a.percentile AS pct_a, b.score AS score_b, "
         "b.percentile AS pct_b, d.source, left(d.text, ?) AS snippet "
         "FROM scores a JOIN scores b ON b.doc_id = a.doc_id AND b.pool_id = a.pool_id "
@@ -160,8 +138,7 @@ class PlantedReport:
 
 def planted_precision(catalog: Catalog, run_id: str, task_id: str, k: int) -> PlantedReport:
     """Precision of the bottom-k scores against the pool's planted labels (ties: pool order)."""
-    row = _one(
-        catalog,
+    row = catalog.query_one(
         "SELECT count(*), count(d.metadata->>'planted') FROM scores s "
         "JOIN documents d ON d.pool_id = s.pool_id AND d.doc_id = s.doc_id "
         "WHERE s.run_id = ? AND s.task_id = ?",
@@ -170,8 +147,7 @@ def planted_precision(catalog: Catalog, run_id: str, task_id: str, k: int) -> Pl
     n_docs, n_planted = int(row[0]), int(row[1])
     if not 0 < k <= n_docs:
         raise InputError(f"k must be between 1 and the {n_docs} scored documents, not {k}")
-    hits = _one(
-        catalog,
+    hits = catalog.query_one(
         "SELECT count(planted) FROM (SELECT d.metadata->>'planted' AS planted FROM scores s "
         "JOIN documents d ON d.pool_id = s.pool_id AND d.doc_id = s.doc_id "
         "WHERE s.run_id = ? AND s.task_id = ? ORDER BY s.score, d.row_idx LIMIT ?)",
@@ -205,44 +181,21 @@ def search_documents(
     `task_id`, each row carries its score and percentile and score filters apply; `order` is
     "pool" (ingest order), "score_desc" or "score_asc".
     """
-    if order not in ("pool", "score_desc", "score_asc"):
-        raise InputError(f"order must be pool, score_desc or score_asc, not {order!r}")
-    scored = bool(run_id and task_id)
-    if not scored and (min_score is not None or max_score is not None or order != "pool"):
-        raise InputError("score filters and score order need a target with stored scores")
-    where, params = ["d.pool_id = ?"], [pool_id]
-    for term in query.split():
-        where.append("d.text ILIKE ? ESCAPE '\\'")
-        params.append(_like_term(term))
-    if sources:
-        where.append("list_contains(?, d.source)")
-        params.append(list(sources))
-    for value, cond in ((min_words, "d.n_words >= ?"), (max_words, "d.n_words <= ?")):
-        if value is not None:
-            where.append(cond)
-            params.append(int(value))
-    join, cols = "", "NULL::DOUBLE AS score, NULL::DOUBLE AS percentile"
-    if scored:
-        join = "JOIN scores s ON s.pool_id = d.pool_id AND s.doc_id = d.doc_id "
-        join += "AND s.run_id = ? AND s.task_id = ?"
-        params = [run_id, task_id, *params]
-        cols = "s.score, s.percentile"
-        for value, cond in ((min_score, "s.score >= ?"), (max_score, "s.score <= ?")):
-            if value is not None:
-                where.append(cond)
-                params.append(float(value))
-    sql_from = f"FROM documents d {join} WHERE {' AND '.join(where)}"
-    sort = {
-        "pool": "d.row_idx",
-        "score_desc": "s.score DESC, d.row_idx",
-        "score_asc": "s.score ASC, d.row_idx",
-    }[order]
+    f = DocFilter(
+        pool_id, query, tuple(sources), min_words, max_words, run_id, task_id, min_score, max_score
+    )
+    sort = sql.order_by(order, f.scored)
+    sql_from, params = sql.document_filter(f)
+    cols = "s.score, s.percentile"
+    if not f.scored:
+        cols = "NULL::DOUBLE AS score, NULL::DOUBLE AS percentile"
+    paging, page_params = sql.page(limit, offset)
     with catalog.connect() as con:
         total = con.execute(f"SELECT count(*) {sql_from}", params).fetchone()[0]
         page = con.execute(
             f"SELECT d.doc_id, d.source, d.n_words, {cols}, d.metadata->>'planted' AS planted, "
-            f"left(d.text, ?) AS snippet {sql_from} ORDER BY {sort} LIMIT ? OFFSET ?",
-            [SNIPPET_CHARS, *params, _limit(limit), max(0, int(offset))],
+            f"left(d.text, ?) AS snippet {sql_from} ORDER BY {sort} {paging}",
+            [SNIPPET_CHARS, *params, *page_params],
         ).df()
     return page, int(total)
 
@@ -257,16 +210,15 @@ def get_document(catalog: Catalog, pool_id: str, doc_id: str) -> dict[str, Any]:
 
 def find_document_pool(catalog: Catalog, doc_id: str) -> str | None:
     """The first pool holding `doc_id` (ids are content hashes, so usually exactly one)."""
-    row = _one(
-        catalog, "SELECT pool_id FROM documents WHERE doc_id = ? ORDER BY pool_id LIMIT 1", [doc_id]
+    row = catalog.query_one(
+        "SELECT pool_id FROM documents WHERE doc_id = ? ORDER BY pool_id LIMIT 1", [doc_id]
     )
     return row[0] if row else None
 
 
 def pool_columns(catalog: Catalog, pool_id: str) -> pd.DataFrame:
     """doc_id, source and length of every pool document (for composition; stays server-side)."""
-    return _df(
-        catalog,
+    return catalog.query_df(
         "SELECT doc_id, source, coalesce(n_tokens, n_words) AS n_tokens FROM documents "
         "WHERE pool_id = ? ORDER BY row_idx",
         [pool_id],
@@ -274,8 +226,7 @@ def pool_columns(catalog: Catalog, pool_id: str) -> pd.DataFrame:
 
 
 def pool_sources(catalog: Catalog, pool_id: str) -> list[str]:
-    df = _df(
-        catalog,
+    df = catalog.query_df(
         "SELECT DISTINCT source FROM documents WHERE pool_id = ? ORDER BY source",
         [pool_id],
     )
@@ -285,8 +236,7 @@ def pool_sources(catalog: Catalog, pool_id: str) -> list[str]:
 # ------------------------------------------------------------------ selections
 def selections_containing(catalog: Catalog, doc_id: str) -> pd.DataFrame:
     """Every selection that includes `doc_id`, with the document's rank in it."""
-    return _df(
-        catalog,
+    return catalog.query_df(
         "SELECT s.selection_id, s.name, s.method, s.task_id, m.rank, s.n_members, s.created_at "
         "FROM selection_members m JOIN selections s USING (selection_id) "
         "WHERE m.doc_id = ? ORDER BY s.created_at DESC LIMIT ?",
@@ -297,16 +247,16 @@ def selections_containing(catalog: Catalog, doc_id: str) -> pd.DataFrame:
 def latest_selections(
     catalog: Catalog, pool_id: str, task_id: str | None, methods: Sequence[str]
 ) -> dict[str, str]:
-    """The newest selection id per method for (pool, task); a method that ignores the target
-    (random) falls back to its newest selection on the pool."""
+    """The newest selection id per method for (pool, task), else the method's newest
+    target-free selection on the pool (one stored with no task, e.g. random)."""
     out: dict[str, str] = {}
     with catalog.connect() as con:
         for method in methods:
             row = con.execute(
                 "SELECT selection_id FROM selections WHERE pool_id = ? AND method = ? "
-                "AND (task_id IS NOT DISTINCT FROM ? OR (? = 'random')) "
+                "AND (task_id IS NOT DISTINCT FROM ? OR task_id IS NULL) "
                 "ORDER BY (task_id IS NOT DISTINCT FROM ?) DESC, created_at DESC LIMIT 1",
-                [pool_id, method, task_id, method, task_id],
+                [pool_id, method, task_id, task_id],
             ).fetchone()
             if row:
                 out[method] = row[0]
@@ -319,8 +269,7 @@ def selection_top_ids(catalog: Catalog, selection_id: str, k: int | None = None)
     cap = ""
     if k is not None:
         cap, params = " AND rank <= ?", [selection_id, int(k)]
-    df = _df(
-        catalog,
+    df = catalog.query_df(
         f"SELECT doc_id FROM selection_members WHERE selection_id = ?{cap} ORDER BY rank",
         params,
     )
@@ -329,8 +278,7 @@ def selection_top_ids(catalog: Catalog, selection_id: str, k: int | None = None)
 
 def selection_scores(catalog: Catalog, selection_id: str) -> np.ndarray:
     """The member scores of a selection (server-side, for histograms)."""
-    df = _df(
-        catalog,
+    df = catalog.query_df(
         "SELECT score FROM selection_members WHERE selection_id = ? AND score IS NOT NULL",
         [selection_id],
     )
@@ -348,20 +296,20 @@ def picked_by_a_not_b(
         "(SELECT doc_id FROM selection_members WHERE selection_id = ? AND rank <= ?)"
     )
     params = [sel_a, int(k), sel_b, int(k)]
+    paging, page_params = sql.page(limit, offset)
     with catalog.connect() as con:
         total = con.execute(f"SELECT count(*) {base}", params).fetchone()[0]
         page = con.execute(
             f"SELECT a.rank, a.doc_id, a.score, d.source, d.n_words, left(d.text, ?) AS snippet "
-            f"{base} ORDER BY a.rank LIMIT ? OFFSET ?",
-            [SNIPPET_CHARS, *params, _limit(limit), max(0, int(offset))],
+            f"{base} ORDER BY a.rank {paging}",
+            [SNIPPET_CHARS, *params, *page_params],
         ).df()
     return page, int(total)
 
 
 def evaluation_results(catalog: Catalog, task_id: str) -> pd.DataFrame:
     """Held-out loss per (method, budget), averaged over seeds: method, budget, loss, loss_std."""
-    return _df(
-        catalog,
+    return catalog.query_df(
         "SELECT s.method, e.budget_tokens AS budget, avg(e.heldout_loss) AS loss, "
         "coalesce(stddev_samp(e.heldout_loss), 0) AS loss_std, count(*) AS n_seeds "
         "FROM evaluations e JOIN selections s USING (selection_id) "
@@ -379,8 +327,7 @@ def selection_composition(
     pool_frac_docs, n_tokens, frac_tokens, pool_frac_tokens (tokens: exact counts when the
     pool has them, else pre-token word counts). One row per pool source, sorted by source.
     """
-    return _df(
-        catalog,
+    return catalog.query_df(
         """
         WITH sel AS (SELECT pool_id FROM selections WHERE selection_id = ?),
         pool AS (

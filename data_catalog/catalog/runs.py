@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from data_catalog import sql
 from data_catalog.catalog.connection import CatalogBase, config_hash, now, to_json
 from data_catalog.errors import InputError, NotFoundError
 from data_catalog.records import Run
@@ -46,17 +47,16 @@ def runs_filter_sql(
     status: str | None = None,
 ) -> tuple[str, list[Any]]:
     """The WHERE clause (or "") and its parameters for `Catalog.runs` filters."""
-    conds, params = [], []
-    for col, value in (("kind", kind), ("pool_id", pool_id), ("task_id", task_id)):
-        if value is not None:
-            conds.append(f"{col} = ?")
-            params.append(value)
-    if status is not None:
-        if status not in RUN_STATUSES:
-            raise InputError(f"run status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
-        conds.append("status = ?")
-        params.append(status)
-    return (f"WHERE {' AND '.join(conds)}" if conds else ""), params
+    if status is not None and status not in RUN_STATUSES:
+        raise InputError(f"run status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
+    return sql.where(
+        [
+            ("kind = ?", kind),
+            ("pool_id = ?", pool_id),
+            ("task_id = ?", task_id),
+            ("status = ?", status),
+        ]
+    )
 
 
 class RunsMixin(CatalogBase):
