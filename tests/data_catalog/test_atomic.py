@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -41,20 +42,19 @@ def test_tmp_names_are_unique_and_carry_the_pid(tmp_path):
     assert all(f"-{os.getpid()}-" in n and n.startswith(".f.npy") for n in names)
 
 
-def _hammer(dest: str, byte: int) -> None:
-    for _ in range(30):
-        atomic.write_bytes(dest, bytes([byte]) * 200_000)
+_HAMMER = """
+import sys
+from data_catalog import atomic
+for _ in range(30):
+    atomic.write_bytes(sys.argv[1], bytes([int(sys.argv[2])]) * 200_000)
+"""
 
 
 def test_two_processes_writing_one_file_never_tear_it(tmp_path):
+    # plain subprocesses, not multiprocessing: spawn re-imports whatever __main__ pytest has
     dest = tmp_path / "shared.bin"
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_hammer, args=(str(dest), b)) for b in (1, 2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    procs = [subprocess.Popen([sys.executable, "-c", _HAMMER, str(dest), str(b)]) for b in (1, 2)]
+    assert [p.wait(60) for p in procs] == [0, 0]
     data = dest.read_bytes()
     assert len(data) == 200_000 and len(set(data)) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["shared.bin"]
