@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from data_catalog import atomic
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
 from data_catalog.sources.cache import sha256_file
@@ -67,21 +67,22 @@ def export_selection(
     final = ws.export_dir(name or f"{manifest['selection_name']}-{fmt}")
     if final.exists() and not overwrite:
         raise InputError(f"export {final.name!r} already exists in {ws.exports}; pick another name")
-    stage = ws.exports / f".tmp-{uuid.uuid4().hex}"
+    stage = atomic.tmp_name(final)  # pid + uuid: concurrent exports never share a stage
     stage.mkdir()
     try:
         data_path = stage / EXPORT_FORMATS[fmt]
-        n_rows = _write(catalog, manifest["selection_id"], fmt, data_path)
+        with atomic.atomic_path(data_path) as tmp:
+            n_rows = _write(catalog, manifest["selection_id"], fmt, tmp)
         if n_rows != manifest["row_count"]:
             raise RuntimeError(f"wrote {n_rows} rows, expected {manifest['row_count']}")
         manifest["sha256"] = sha256_file(data_path)
         manifest["created_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-        (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        atomic.write_json(stage / "manifest.json", manifest)
         old = None
         if final.exists():  # keep the previous export until the new one is in place
-            old = ws.exports / f".old-{uuid.uuid4().hex}"
+            old = atomic.tmp_name(final).with_suffix(".old")
             final.rename(old)
-        stage.rename(final)
+        atomic.replace_into(stage, final)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:

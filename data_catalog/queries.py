@@ -3,6 +3,8 @@
 Every function takes a `Catalog` and returns at most one page of rows (≤ 1,000) or a small
 aggregate, so nothing large ever leaves DuckDB for the browser. Every value is a bound
 parameter; user search text is matched with `ILIKE` on escaped terms, never pasted into SQL.
+Connections come from the catalog's provider (`catalog.query_df`, `catalog.connect`); the
+dynamic parts (document filters, order, paging) are built by the pure functions in `sql`.
 
 Full-text search: DuckDB's `fts` extension is not bundled with the installed duckdb (2.0.1) and
 `INSTALL fts` needs a download, so search is a case-insensitive AND of terms (`ILIKE`), which
@@ -18,21 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data_catalog import sql
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError, NotFoundError
+from data_catalog.sql import MAX_PAGE, DocFilter
 
-MAX_PAGE = 1000
 SNIPPET_CHARS = 240
-
-
-def _limit(limit: int) -> int:
-    return max(1, min(int(limit), MAX_PAGE))
-
-
-def _like_term(term: str) -> str:
-    """`%term%` with LIKE wildcards in the user's term escaped (ESCAPE '\\')."""
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+_limit = sql.clamp_limit
 
 
 def fts_available() -> bool:
@@ -187,44 +181,21 @@ def search_documents(
     `task_id`, each row carries its score and percentile and score filters apply; `order` is
     "pool" (ingest order), "score_desc" or "score_asc".
     """
-    if order not in ("pool", "score_desc", "score_asc"):
-        raise InputError(f"order must be pool, score_desc or score_asc, not {order!r}")
-    scored = bool(run_id and task_id)
-    if not scored and (min_score is not None or max_score is not None or order != "pool"):
-        raise InputError("score filters and score order need a target with stored scores")
-    where, params = ["d.pool_id = ?"], [pool_id]
-    for term in query.split():
-        where.append("d.text ILIKE ? ESCAPE '\\'")
-        params.append(_like_term(term))
-    if sources:
-        where.append("list_contains(?, d.source)")
-        params.append(list(sources))
-    for value, cond in ((min_words, "d.n_words >= ?"), (max_words, "d.n_words <= ?")):
-        if value is not None:
-            where.append(cond)
-            params.append(int(value))
-    join, cols = "", "NULL::DOUBLE AS score, NULL::DOUBLE AS percentile"
-    if scored:
-        join = "JOIN scores s ON s.pool_id = d.pool_id AND s.doc_id = d.doc_id "
-        join += "AND s.run_id = ? AND s.task_id = ?"
-        params = [run_id, task_id, *params]
-        cols = "s.score, s.percentile"
-        for value, cond in ((min_score, "s.score >= ?"), (max_score, "s.score <= ?")):
-            if value is not None:
-                where.append(cond)
-                params.append(float(value))
-    sql_from = f"FROM documents d {join} WHERE {' AND '.join(where)}"
-    sort = {
-        "pool": "d.row_idx",
-        "score_desc": "s.score DESC, d.row_idx",
-        "score_asc": "s.score ASC, d.row_idx",
-    }[order]
+    f = DocFilter(
+        pool_id, query, tuple(sources), min_words, max_words, run_id, task_id, min_score, max_score
+    )
+    sort = sql.order_by(order, f.scored)
+    sql_from, params = sql.document_filter(f)
+    cols = "s.score, s.percentile"
+    if not f.scored:
+        cols = "NULL::DOUBLE AS score, NULL::DOUBLE AS percentile"
+    paging, page_params = sql.page(limit, offset)
     with catalog.connect() as con:
         total = con.execute(f"SELECT count(*) {sql_from}", params).fetchone()[0]
         page = con.execute(
             f"SELECT d.doc_id, d.source, d.n_words, {cols}, d.metadata->>'planted' AS planted, "
-            f"left(d.text, ?) AS snippet {sql_from} ORDER BY {sort} LIMIT ? OFFSET ?",
-            [SNIPPET_CHARS, *params, _limit(limit), max(0, int(offset))],
+            f"left(d.text, ?) AS snippet {sql_from} ORDER BY {sort} {paging}",
+            [SNIPPET_CHARS, *params, *page_params],
         ).df()
     return page, int(total)
 
@@ -276,16 +247,16 @@ def selections_containing(catalog: Catalog, doc_id: str) -> pd.DataFrame:
 def latest_selections(
     catalog: Catalog, pool_id: str, task_id: str | None, methods: Sequence[str]
 ) -> dict[str, str]:
-    """The newest selection id per method for (pool, task); a method that ignores the target
-    (random) falls back to its newest selection on the pool."""
+    """The newest selection id per method for (pool, task), else the method's newest
+    target-free selection on the pool (one stored with no task, e.g. random)."""
     out: dict[str, str] = {}
     with catalog.connect() as con:
         for method in methods:
             row = con.execute(
                 "SELECT selection_id FROM selections WHERE pool_id = ? AND method = ? "
-                "AND (task_id IS NOT DISTINCT FROM ? OR (? = 'random')) "
+                "AND (task_id IS NOT DISTINCT FROM ? OR task_id IS NULL) "
                 "ORDER BY (task_id IS NOT DISTINCT FROM ?) DESC, created_at DESC LIMIT 1",
-                [pool_id, method, task_id, method, task_id],
+                [pool_id, method, task_id, task_id],
             ).fetchone()
             if row:
                 out[method] = row[0]
@@ -325,12 +296,13 @@ def picked_by_a_not_b(
         "(SELECT doc_id FROM selection_members WHERE selection_id = ? AND rank <= ?)"
     )
     params = [sel_a, int(k), sel_b, int(k)]
+    paging, page_params = sql.page(limit, offset)
     with catalog.connect() as con:
         total = con.execute(f"SELECT count(*) {base}", params).fetchone()[0]
         page = con.execute(
             f"SELECT a.rank, a.doc_id, a.score, d.source, d.n_words, left(d.text, ?) AS snippet "
-            f"{base} ORDER BY a.rank LIMIT ? OFFSET ?",
-            [SNIPPET_CHARS, *params, _limit(limit), max(0, int(offset))],
+            f"{base} ORDER BY a.rank {paging}",
+            [SNIPPET_CHARS, *params, *page_params],
         ).df()
     return page, int(total)
 
@@ -351,7 +323,7 @@ def selection_composition(
 ) -> pd.DataFrame:
     """Per-source counts and shares of a selection's top k next to the pool's, in one query.
 
-    Same columns as `dsdm_engine.evaluation.metrics.composition`: source, n_docs, frac_docs,
+    Same columns as `dsdm_engine.metrics.composition`: source, n_docs, frac_docs,
     pool_frac_docs, n_tokens, frac_tokens, pool_frac_tokens (tokens: exact counts when the
     pool has them, else pre-token word counts). One row per pool source, sorted by source.
     """

@@ -1,16 +1,43 @@
 """The catalog schema as an ordered list of forward migrations.
 
-Each migration is a list of DDL statements applied in one transaction; `schema_version` records
+Each migration is a list of steps applied in one transaction (a DDL string, or a function of
+(connection, `ArtifactLayout`) for data rewrites that need the workspace); `schema_version` records
 which have run. Opening an older workspace applies the missing ones; a workspace written by a newer
 DsDm Studio (a version above `LATEST_VERSION`) is refused rather than guessed at.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import Any
+
 # The large tables (documents, scores, selection_members) carry no PRIMARY KEY on purpose: DuckDB
 # keeps such indexes in memory, which made peak RSS grow with pool size (bench/ingest.py). Their
 # uniqueness is enforced where rows are written (dedup on insert, replace-all for scores).
-MIGRATIONS: dict[int, list[str]] = {
+
+
+def _relative_paths(con: Any, layout: Any) -> None:
+    """v3: stored paths become workspace-relative (legacy absolute paths, also of a workspace
+    since moved, are mapped through their artifacts/ or exports/ component; see
+    `ArtifactLayout.rel`). Runs and exports are small tables, so row-wise updates are fine."""
+    for table, key, col in (("runs", "run_id", "artifact_path"), ("exports", "export_id", "path")):
+        rows = con.execute(f"SELECT {key}, {col} FROM {table} WHERE {col} IS NOT NULL").fetchall()
+        for row_id, path in rows:
+            rel = layout.rel(path)
+            if rel != path:
+                con.execute(f"UPDATE {table} SET {col} = ? WHERE {key} = ?", [rel, row_id])
+    for export_id, manifest in con.execute("SELECT export_id, manifest FROM exports").fetchall():
+        data = json.loads(manifest)
+        if isinstance(data, dict) and isinstance(data.get("path"), str):
+            data["path"] = layout.rel(data["path"])
+            con.execute(
+                "UPDATE exports SET manifest = ? WHERE export_id = ?",
+                [json.dumps(data, sort_keys=True, default=str), export_id],
+            )
+
+
+MIGRATIONS: dict[int, list[str | Callable[[Any, Any], None]]] = {
     1: [
         """CREATE TABLE pools (
             pool_id VARCHAR PRIMARY KEY,
@@ -144,9 +171,11 @@ MIGRATIONS: dict[int, list[str]] = {
             PRIMARY KEY (pool_id, doc_id)
         )""",
     ],
-    # v3: LDS of every predictor on one validation's subset models (`dsdm validate`): the
+    # v3: no absolute paths in the catalog, so a workspace can be moved or copied.
+    3: [_relative_paths],
+    # v4: LDS of every predictor on one validation's subset models (`dsdm validate`): the
     # engine's correctness number, per (validation run, predictor, task, split).
-    3: [
+    4: [
         """CREATE TABLE lds_results (
             run_id VARCHAR NOT NULL,
             predictor VARCHAR NOT NULL,

@@ -15,15 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data_catalog import sql
 from data_catalog.catalog import Catalog
-from data_catalog.errors import InputError
+from data_catalog.sql import DocFilter
 
 SNIPPET_CHARS = 160
-ORDERS = {
-    "pool": "d.row_idx",
-    "score_desc": "s.score DESC, d.row_idx",
-    "score_asc": "s.score ASC, d.row_idx",
-}
 
 
 def _ids_frame(doc_ids: Sequence[str]) -> pd.DataFrame:
@@ -32,23 +28,21 @@ def _ids_frame(doc_ids: Sequence[str]) -> pd.DataFrame:
 
 def pool_columns_in_order(catalog: Catalog, pool_id: str) -> pd.DataFrame:
     """doc_id, source and planted label (None when unlabelled) of every document, ingest order."""
-    with catalog.connect() as con:
-        return con.execute(
-            "SELECT doc_id, source, metadata->>'planted' AS planted FROM documents "
-            "WHERE pool_id = ? ORDER BY row_idx",
-            [pool_id],
-        ).df()
+    return catalog.query_df(
+        "SELECT doc_id, source, metadata->>'planted' AS planted FROM documents "
+        "WHERE pool_id = ? ORDER BY row_idx",
+        [pool_id],
+    )
 
 
 def percentiles_in_order(catalog: Catalog, pool_id: str, run_id: str, task_id: str) -> np.ndarray:
     """Each document's score percentile for (run, task) in ingest order; NaN where unscored."""
-    with catalog.connect() as con:
-        df = con.execute(
-            "SELECT s.percentile FROM documents d LEFT JOIN scores s ON s.pool_id = d.pool_id "
-            "AND s.doc_id = d.doc_id AND s.run_id = ? AND s.task_id = ? "
-            "WHERE d.pool_id = ? ORDER BY d.row_idx",
-            [run_id, task_id, pool_id],
-        ).df()
+    df = catalog.query_df(
+        "SELECT s.percentile FROM documents d LEFT JOIN scores s ON s.pool_id = d.pool_id "
+        "AND s.doc_id = d.doc_id AND s.run_id = ? AND s.task_id = ? "
+        "WHERE d.pool_id = ? ORDER BY d.row_idx",
+        [run_id, task_id, pool_id],
+    )
     return df["percentile"].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
@@ -61,12 +55,11 @@ def membership_in_order(catalog: Catalog, pool_id: str, selection_id: str | None
     else:
         member = "SELECT doc_id FROM selection_members WHERE selection_id = ?"
         params = [selection_id]
-    with catalog.connect() as con:
-        df = con.execute(
-            f"SELECT d.doc_id IN ({member}) AS hit FROM documents d WHERE d.pool_id = ? "
-            "ORDER BY d.row_idx",
-            [*params, pool_id],
-        ).df()
+    df = catalog.query_df(
+        f"SELECT d.doc_id IN ({member}) AS hit FROM documents d WHERE d.pool_id = ? "
+        "ORDER BY d.row_idx",
+        [*params, pool_id],
+    )
     return df["hit"].to_numpy(dtype=bool)
 
 
@@ -112,41 +105,29 @@ def matching_ids(
     task_id: str | None = None,
     min_score: float | None = None,
     within: Sequence[str] | None = None,
+    max_score: float | None = None,
     order: str = "pool",
 ) -> list[str]:
-    """Every doc_id matching the Inspect search (same filters as `queries.search_documents`),
-    restricted to `within` (a map region) when given, in `order`."""
-    if order not in ORDERS:
-        raise InputError(f"order must be one of {', '.join(ORDERS)}, not {order!r}")
-    scored = bool(run_id and task_id)
-    if not scored and (min_score is not None or order != "pool"):
-        raise InputError("score filters and score order need a target with stored scores")
-    conds, params = ["d.pool_id = ?"], [pool_id]
-    terms = [t.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for t in query.split()]
-    conds += ["d.text ILIKE ? ESCAPE '\\'"] * len(terms)
-    params += [f"%{t}%" for t in terms]
-    optional = [
-        (list(sources) if sources else None, "list_contains(?, d.source)"),
-        (min_words, "d.n_words >= ?"),
-        (max_words, "d.n_words <= ?"),
-        (min_score if scored else None, "s.score >= ?"),
-    ]
-    for value, cond in optional:
-        if value is not None:
-            conds.append(cond)
-            params.append(value)
-    joins = ""
-    if scored:
-        joins = "JOIN scores s ON s.pool_id = d.pool_id AND s.doc_id = d.doc_id "
-        joins += "AND s.run_id = ? AND s.task_id = ? "
-        params = [run_id, task_id, *params]
-    if within is not None:
-        joins += "JOIN region_ids r ON r.doc_id = d.doc_id "
-    sql = f"SELECT d.doc_id FROM documents d {joins}WHERE {' AND '.join(conds)} "
+    """Every doc_id matching the Inspect search (the same filter builder as
+    `queries.search_documents`), restricted to `within` (a map region) when given, in `order`."""
+    f = DocFilter(
+        pool_id,
+        query,
+        tuple(sources),
+        min_words,
+        max_words,
+        run_id,
+        task_id,
+        min_score,
+        max_score,
+        within=within is not None,
+    )
+    sort = sql.order_by(order, f.scored)
+    sql_from, params = sql.document_filter(f)
     with catalog.connect() as con:
         if within is not None:
-            con.register("region_ids", _ids_frame(within))
-        rows = con.execute(sql + f"ORDER BY {ORDERS[order]}", params).fetchall()
+            con.register(sql.REGION_TABLE, _ids_frame(within))
+        rows = con.execute(f"SELECT d.doc_id {sql_from} ORDER BY {sort}", params).fetchall()
     return [r[0] for r in rows]
 
 

@@ -1,5 +1,7 @@
 """The workspace folder: `catalog.duckdb`, `artifacts/` and `exports/`, and how to find it.
 
+Paths inside `artifacts/` are named by `workspace.layout` (`data_catalog.artifacts`).
+
 Resolution order: an explicit path (the `--workspace` flag), then the `DSDM_WORKSPACE`
 environment variable, then `./dsdm_workspace`.
 """
@@ -13,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from data_catalog.artifacts import ArtifactLayout
 from data_catalog.errors import InputError
 
 DEFAULT_WORKSPACE = "dsdm_workspace"
@@ -51,17 +54,22 @@ class Workspace:
         return self.root / "catalog.duckdb"
 
     @property
+    def layout(self) -> ArtifactLayout:
+        """Names every artifact path; see `data_catalog.artifacts`."""
+        return ArtifactLayout(self.root)
+
+    @property
     def artifacts(self) -> Path:
-        return self.root / "artifacts"
+        return self.layout.artifacts
 
     @property
     def exports(self) -> Path:
-        return self.root / "exports"
+        return self.layout.exports
 
     @property
     def tmp(self) -> Path:
         """Scratch space for staged writes; anything here is incomplete by definition."""
-        return self.artifacts / "tmp"
+        return self.layout.tmp
 
     def clean_stale_tmp(self, max_age_s: float = _TMP_MAX_AGE_S) -> int:
         """Remove scratch folders left by killed processes. Returns how many were removed."""

@@ -1,55 +1,69 @@
-"""The catalog's one connection provider: short-lived DuckDB connections with lock retry,
-transactions, query helpers, and schema migrations (run once per process per catalog file).
+"""The catalog's connection provider: short-lived DuckDB connections, transactions, query
+helpers and schema migrations. Every table module (and `data_catalog.queries`) goes through it.
 
-Connections are short-lived (open, work, close) and retried with backoff while another process
-holds the file lock, so the app can read while a CLI job writes. Every SQL value is a bound
-parameter; bulk rows go in from DataFrames or staged Parquet, never row by row.
+Connections are short-lived (open, work, close) and retried with jittered backoff while another
+process holds the file lock, so the app can read while a CLI job writes. Migrations run once
+per process per catalog file: a later `Catalog` on the same, unchanged file opens no connection
+at all. When the file changed since (another process wrote it), the schema version is checked
+again, so a catalog upgraded by a newer DsDm Studio is still refused, untouched.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any
 
 import duckdb
 import pandas as pd
 
-from data_catalog.errors import CatalogError, InputError
+from data_catalog.artifacts import ArtifactLayout
+from data_catalog.errors import CatalogError
 from data_catalog.schema import LATEST_VERSION, MIGRATIONS
 from data_catalog.workspace import Workspace
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
-POOL_ID_CHARS = "letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit)"
+# catalog path → the file's (dev, inode, size, mtime) when this process last checked its schema
+_CHECKED: dict[str, tuple] = {}
+_CHECKED_LOCK = threading.Lock()
 
 
-def _now() -> datetime:
+def now() -> datetime:
+    """UTC now, naive (DuckDB TIMESTAMP has no zone)."""
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _json(value: Any) -> str:
+def to_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def validate_pool_id(pool_id: str) -> str:
-    import re
-
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", pool_id or ""):
-        raise InputError(f"pool name {pool_id!r} is not valid: use {POOL_ID_CHARS}")
-    return pool_id
+def config_hash(obj: Any) -> str:
+    """sha256 (hex) of `obj` as sorted-key JSON: the identity of a run's frozen config."""
+    return hashlib.sha256(to_json(obj).encode("utf-8")).hexdigest()
 
 
-# catalog files migrated by this process: migrations run once per process, not per Catalog
-_MIGRATED: set[str] = set()
+def _file_state(path: str) -> tuple | None:
+    """What identifies the catalog's current contents cheaply (the WAL included)."""
+    out = []
+    for p in (path, path + ".wal"):
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            out.append(None)
+            continue
+        out.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out) if out[0] is not None else None
 
 
 class CatalogBase:
-    """Typed access to one workspace's `catalog.duckdb`. Holds no open connection between calls."""
+    """One workspace's `catalog.duckdb`: connections and queries. Holds no open connection."""
 
     def __init__(self, workspace: Workspace, lock_timeout_s: float | None = None) -> None:
         self.workspace = workspace
@@ -58,16 +72,18 @@ class CatalogBase:
         self.lock_timeout_s = float(
             lock_timeout_s if lock_timeout_s is not None else (env_timeout or 60.0)
         )
-        key = str(self.path.resolve())
-        if key not in _MIGRATED or not self.path.exists():
-            self._migrate()
-            _MIGRATED.add(key)
+        self._ensure_schema()
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None) -> Self:
+    def open(cls, path: str | os.PathLike[str] | None = None) -> Any:
         """Open (creating and migrating as needed) the workspace at `path` (see Workspace)."""
         return cls(Workspace.open(path))
 
+    @property
+    def layout(self) -> ArtifactLayout:
+        return self.workspace.layout
+
+    # ---------------------------------------------------------------- connections
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived connection; retries with jittered backoff while another process writes."""
@@ -112,6 +128,7 @@ class CatalogBase:
             con.execute("COMMIT")
 
     def query_df(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        """Run one query on a short connection and return the rows as a DataFrame."""
         with self.connect() as con:
             return con.execute(sql, list(params)).df()
 
@@ -119,7 +136,33 @@ class CatalogBase:
         with self.connect() as con:
             return con.execute(sql, list(params)).fetchone()
 
+    def query_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self.connect() as con:
+            return con.execute(sql, list(params)).fetchall()
+
+    def query_dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows as dicts of plain Python values (None for NULL, datetime for TIMESTAMP)."""
+        with self.connect() as con:
+            cur = con.execute(sql, list(params))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    # the old private names, kept for callers written before the split
+    _query_df = query_df
+    _query_one = query_one
+
+    # ---------------------------------------------------------------- schema
+    def _ensure_schema(self) -> None:
+        key = str(self.path.resolve())
+        with _CHECKED_LOCK:
+            state = _file_state(key)
+            if state is not None and _CHECKED.get(key) == state:
+                return  # this process checked (and migrated) this very file already
+            self._migrate()
+            _CHECKED[key] = _file_state(key)
+
     def _migrate(self) -> None:
+        """Apply the missing forward migrations, each in one transaction; refuse newer schemas."""
         with self.connect() as con:
             con.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version "
@@ -136,9 +179,9 @@ class CatalogBase:
             for version in sorted(v for v in MIGRATIONS if v > current):
                 con.execute("BEGIN TRANSACTION")
                 try:
-                    for stmt in MIGRATIONS[version]:
-                        con.execute(stmt)
-                    con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _now()])
+                    for step in MIGRATIONS[version]:
+                        _apply(con, step, self.layout)
+                    con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, now()])
                 except BaseException:
                     con.execute("ROLLBACK")
                     raise
@@ -172,3 +215,12 @@ class CatalogBase:
             "catalog_bytes": size,
             "counts": counts,
         }
+
+
+def _apply(con: duckdb.DuckDBPyConnection, step: str | Callable, layout: ArtifactLayout) -> None:
+    """One migration step: a DDL string, or a function of (connection, layout) for data
+    rewrites that need the workspace (relative paths)."""
+    if callable(step):
+        step(con, layout)
+    else:
+        con.execute(step)

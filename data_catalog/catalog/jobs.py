@@ -1,31 +1,30 @@
-"""Jobs (progress, rate, ETA, cancel requests), exports and the per-pool exclusion list."""
+"""Jobs: progress, cancel requests and outcome of long-running work, shared across processes."""
 
 from __future__ import annotations
 
 import json
 import os
 import uuid
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from data_catalog.catalog.connection import CatalogBase, _json, _now
+from data_catalog.catalog.connection import CatalogBase, now, to_json
 from data_catalog.errors import NotFoundError
+from data_catalog.records import Job
 
 
-class JobStore(CatalogBase):
-    """Jobs (progress, rate, ETA, cancel requests), exports and the per-pool exclusion list."""
+class JobsMixin(CatalogBase):
+    """Jobs and their progress."""
 
     def create_job(self, kind: str, params: dict[str, Any]) -> str:
         job_id = f"job-{uuid.uuid4().hex[:12]}"
-        now = _now()
+        stamp = now()
         with self.connect() as con:
             con.execute(
                 "INSERT INTO jobs (job_id, kind, status, params, pid, created_at, updated_at) "
                 "VALUES (?, ?, 'queued', ?, ?, ?, ?)",
-                [job_id, kind, _json(params), os.getpid(), now, now],
+                [job_id, kind, to_json(params), os.getpid(), stamp, stamp],
             )
         return job_id
 
@@ -62,9 +61,9 @@ class JobStore(CatalogBase):
                     eta_s,
                     message,
                     error,
-                    _now(),
+                    now(),
                     finished,
-                    _now(),
+                    now(),
                     os.getpid(),
                     job_id,
                 ],
@@ -78,52 +77,15 @@ class JobStore(CatalogBase):
         with self.connect() as con:
             con.execute("UPDATE jobs SET cancel_requested = TRUE WHERE job_id = ?", [job_id])
 
-    def get_job(self, job_id: str) -> dict[str, Any]:
-        df = self.query_df("SELECT * FROM jobs WHERE job_id = ?", [job_id])
-        if df.empty:
+    def job(self, job_id: str) -> Job:
+        rows = self.query_dicts("SELECT * FROM jobs WHERE job_id = ?", [job_id])
+        if not rows:
             raise NotFoundError(f"job {job_id!r} not found")
-        job = df.iloc[0].to_dict()
-        job["params"] = json.loads(job["params"])
-        return job
+        return Job(**{**rows[0], "params": json.loads(rows[0]["params"])})
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        """`job(job_id)` as a dict."""
+        return self.job(job_id).as_dict()
 
     def list_jobs(self, limit: int = 100) -> pd.DataFrame:
         return self.query_df("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", [limit])
-
-    def record_export(
-        self, selection_id: str, fmt: str, path: Path, sha256: str, n_rows: int, manifest: dict
-    ) -> str:
-        export_id = f"exp-{uuid.uuid4().hex[:12]}"
-        with self.connect() as con:
-            con.execute(
-                "INSERT INTO exports VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [export_id, selection_id, fmt, str(path), sha256, n_rows, _json(manifest), _now()],
-            )
-        return export_id
-
-    def list_exports(self) -> pd.DataFrame:
-        return self.query_df("SELECT * FROM exports ORDER BY created_at DESC")
-
-    def add_exclusions(self, pool_id: str, doc_ids: Sequence[str], reason: str) -> int:
-        frame = pd.DataFrame({"doc_id": list(dict.fromkeys(doc_ids))})
-        with self.transaction() as con:
-            con.register("excl_frame", frame)
-            before = con.execute(
-                "SELECT count(*) FROM exclusions WHERE pool_id = ?", [pool_id]
-            ).fetchone()[0]
-            con.execute(
-                "INSERT INTO exclusions SELECT ?, f.doc_id, ?, ? FROM excl_frame f "
-                "JOIN documents d ON d.pool_id = ? AND d.doc_id = f.doc_id "
-                "ON CONFLICT DO NOTHING",
-                [pool_id, reason, _now(), pool_id],
-            )
-            after = con.execute(
-                "SELECT count(*) FROM exclusions WHERE pool_id = ?", [pool_id]
-            ).fetchone()[0]
-        return int(after - before)
-
-    def exclusions(self, pool_id: str) -> list[str]:
-        with self.connect() as con:
-            rows = con.execute(
-                "SELECT doc_id FROM exclusions WHERE pool_id = ? ORDER BY doc_id", [pool_id]
-            ).fetchall()
-        return [r[0] for r in rows]

@@ -1,10 +1,10 @@
-"""Pools and their documents: all-or-nothing commits of staged ingests, counts, content hash,
-paged and streamed reads."""
+"""Pools and their documents: staged all-or-nothing commits, pool stats, document pages."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -12,12 +12,28 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from data_catalog.catalog.connection import CatalogBase, _json, _now, validate_pool_id
+from data_catalog.catalog.connection import CatalogBase, now, to_json
 from data_catalog.errors import InputError, NotFoundError
+from data_catalog.records import Pool
+
+POOL_ID_CHARS = "letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit)"
+_POOL_COLS = (
+    "pool_id, created_at, n_docs, n_chars, n_words, n_duplicates, n_skipped, content_hash, params"
+)
 
 
-class PoolStore(CatalogBase):
-    """Pools and their documents: all-or-nothing commits of staged ingests, counts, content hash,"""
+def validate_pool_id(pool_id: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", pool_id or ""):
+        raise InputError(f"pool name {pool_id!r} is not valid: use {POOL_ID_CHARS}")
+    return pool_id
+
+
+def _pool(row: dict[str, Any]) -> Pool:
+    return Pool(**{**row, "params": json.loads(row["params"])})
+
+
+class PoolsMixin(CatalogBase):
+    """Pools, documents and per-document token counts."""
 
     def pool_exists(self, pool_id: str) -> bool:
         return self.query_one("SELECT 1 FROM pools WHERE pool_id = ?", [pool_id]) is not None
@@ -71,12 +87,12 @@ class PoolStore(CatalogBase):
                 con.execute(
                     "UPDATE pools SET n_duplicates = n_duplicates + ?, "
                     "n_skipped = n_skipped + ?, params = ? WHERE pool_id = ?",
-                    [dups, skipped, _json({"ingests": history + [params]}), pool_id],
+                    [dups, skipped, to_json({"ingests": history + [params]}), pool_id],
                 )
             else:
                 con.execute(
                     "INSERT INTO pools VALUES (?, ?, 0, 0, 0, ?, ?, '', ?)",
-                    [pool_id, _now(), dups, skipped, _json({"ingests": [params]})],
+                    [pool_id, now(), dups, skipped, to_json({"ingests": [params]})],
                 )
             self._refresh_pool_stats(con, pool_id)
         return {"n_staged": int(staged), "n_inserted": int(inserted), "n_duplicates": int(dups)}
@@ -114,14 +130,22 @@ class PoolStore(CatalogBase):
             "content_hash, created_at FROM pools ORDER BY created_at"
         )
 
-    def get_pool(self, pool_id: str) -> dict[str, Any]:
-        """One pool with its sources, token totals and planted-label counts."""
-        df = self.query_df("SELECT * FROM pools WHERE pool_id = ?", [pool_id])
-        if df.empty:
+    def pool(self, pool_id: str) -> Pool:
+        """The pool's row as a typed record; NotFoundError naming the known pools."""
+        rows = self.query_dicts(f"SELECT {_POOL_COLS} FROM pools WHERE pool_id = ?", [pool_id])
+        if not rows:
             known = ", ".join(self.list_pools()["pool_id"]) or "none yet"
             raise NotFoundError(f"pool {pool_id!r} not found (known pools: {known})")
-        pool = df.iloc[0].to_dict()
-        pool["params"] = json.loads(pool["params"])
+        return _pool(rows[0])
+
+    def pools(self) -> list[Pool]:
+        """Every pool, oldest first."""
+        return [_pool(r) for r in self.query_dicts(f"SELECT {_POOL_COLS} FROM pools ORDER BY 2")]
+
+    def get_pool(self, pool_id: str) -> dict[str, Any]:
+        """One pool (the `pool` record as a dict) with its sources, token totals and
+        planted-label counts."""
+        pool = self.pool(pool_id).as_dict()
         pool["sources"] = self.query_df(
             "SELECT source, count(*) AS n_docs, sum(n_words)::BIGINT AS n_words, "
             "sum(n_tokens)::BIGINT AS n_tokens FROM documents "

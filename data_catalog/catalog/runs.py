@@ -1,22 +1,69 @@
-"""Runs (frozen config + hash + status + artifact folder) and what they produce: per-document
-scores, evaluations, and LDS results of validations."""
+"""Runs (one row per frozen config, with its artifact folder) and evaluations of selections.
+
+A run's id is `<kind>-<config_hash[:12]>`: re-running the same frozen config reuses the row and
+its folder (resuming whatever finished). `begin_run` is the one way the engine should start one:
+it records the run, makes its folder via the layout, and records how it ended. Artifact paths are
+stored relative to the workspace and come back absolute in the current workspace.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from data_catalog.catalog.connection import CatalogBase, _json, _now
-from data_catalog.errors import NotFoundError
+from data_catalog import sql
+from data_catalog.catalog.connection import CatalogBase, config_hash, now, to_json
+from data_catalog.errors import InputError, NotFoundError
+from data_catalog.records import Run
+
+RUN_STATUSES = ("running", "done", "failed", "cancelled")
+_RUN_COLS = (
+    "run_id, kind, pool_id, task_id, config, config_hash, status, artifact_path, created_at, "
+    "finished_at"
+)
 
 
-class RunStore(CatalogBase):
-    """Runs (frozen config + hash + status + artifact folder) and what they produce: per-document"""
+def ended_status(exc: BaseException) -> str:
+    """`cancelled` for Ctrl-C or any exception class named `Cancelled` (the engine's), else
+    `failed`."""
+    cancelled = isinstance(exc, KeyboardInterrupt) or any(
+        c.__name__ == "Cancelled" for c in type(exc).__mro__
+    )
+    return "cancelled" if cancelled else "failed"
+
+
+def runs_filter_sql(
+    kind: str | None = None,
+    *,
+    pool_id: str | None = None,
+    task_id: str | None = None,
+    status: str | None = None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (or "") and its parameters for `Catalog.runs` filters."""
+    if status is not None and status not in RUN_STATUSES:
+        raise InputError(f"run status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
+    return sql.where(
+        [
+            ("kind = ?", kind),
+            ("pool_id = ?", pool_id),
+            ("task_id = ?", task_id),
+            ("status = ?", status),
+        ]
+    )
+
+
+class RunsMixin(CatalogBase):
+    """Runs and evaluations."""
+
+    def _stored_path(self, path: str | os.PathLike[str] | None) -> str | None:
+        return None if path in (None, "") else self.layout.rel(path)
 
     def create_run(
         self,
@@ -26,9 +73,11 @@ class RunStore(CatalogBase):
         *,
         pool_id: str | None = None,
         task_id: str | None = None,
-        artifact_path: str | None = None,
+        artifact_path: str | os.PathLike[str] | None = None,
         run_id: str | None = None,
     ) -> str:
+        """Record a run unless it exists (then nothing changes); `artifact_path` may be
+        absolute or relative and is stored relative to the workspace."""
         run_id = run_id or f"{kind}-{config_hash[:12]}"
         with self.transaction() as con:
             existing = con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone()
@@ -40,83 +89,140 @@ class RunStore(CatalogBase):
                         kind,
                         pool_id,
                         task_id,
-                        _json(config),
+                        to_json(config),
                         config_hash,
-                        artifact_path,
-                        _now(),
+                        self._stored_path(artifact_path),
+                        now(),
                     ],
                 )
         return run_id
 
+    @contextmanager
+    def begin_run(
+        self,
+        kind: str,
+        frozen: dict[str, Any],
+        *,
+        pool_id: str | None = None,
+        task_id: str | None = None,
+        with_dir: bool = True,
+        run_id: str | None = None,
+        artifact_path: str | os.PathLike[str] | None = None,
+    ) -> Iterator[Run]:
+        """Start (or resume) the run of `frozen`: yields its `Run`, then marks it done, or
+        failed / cancelled when the body raises (the exception propagates).
+
+        The id is `<kind>-<config_hash(frozen)[:12]>` unless `run_id` is given. With
+        `with_dir` the run folder `runs/<run_id>` is created and recorded; otherwise
+        `artifact_path` (a file such as a map layout, or None) is recorded.
+        """
+        h = config_hash(frozen)
+        run_id = run_id or f"{kind}-{h[:12]}"
+        art: Path | None = self.layout.run_dir(run_id) if with_dir else None
+        if art is not None:
+            art.mkdir(parents=True, exist_ok=True)
+        elif artifact_path not in (None, ""):
+            art = Path(artifact_path)
+        stored = self._stored_path(art)
+        with self.transaction() as con:
+            if con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
+                con.execute(
+                    "UPDATE runs SET status = 'running', finished_at = NULL, config = ?, "
+                    "config_hash = ?, artifact_path = coalesce(?, artifact_path) WHERE run_id = ?",
+                    [to_json(frozen), h, stored, run_id],
+                )
+            else:
+                con.execute(
+                    "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, NULL)",
+                    [run_id, kind, pool_id, task_id, to_json(frozen), h, stored, now()],
+                )
+        try:
+            yield self.run(run_id)
+        except BaseException as exc:
+            self.set_run_status(run_id, ended_status(exc))
+            raise
+        self.set_run_status(run_id, "done")
+
     def set_run_status(self, run_id: str, status: str) -> None:
-        finished = _now() if status in ("done", "failed", "cancelled") else None
+        if status not in RUN_STATUSES:
+            raise InputError(f"run status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
+        finished = now() if status != "running" else None
         with self.connect() as con:
             con.execute(
                 "UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
                 [status, finished, run_id],
             )
 
-    def set_run_artifact(self, run_id: str, artifact_path: str) -> None:
-        """Point a run at its artifact folder once the folder is known."""
-        with self.connect() as con:
-            con.execute(
-                "UPDATE runs SET artifact_path = ? WHERE run_id = ?", [artifact_path, run_id]
-            )
+    def _run(self, row: dict[str, Any]) -> Run:
+        return Run(
+            **{k: v for k, v in row.items() if k not in ("config", "artifact_path")},
+            config=json.loads(row["config"]),
+            artifact_dir=self.layout.resolve(row["artifact_path"]),
+        )
+
+    def runs(
+        self,
+        kind: str | None = None,
+        *,
+        pool_id: str | None = None,
+        task_id: str | None = None,
+        status: str | None = None,
+    ) -> list[Run]:
+        """Runs matching every filter given, oldest first."""
+        where, params = runs_filter_sql(kind, pool_id=pool_id, task_id=task_id, status=status)
+        sql = f"SELECT {_RUN_COLS} FROM runs {where} ORDER BY created_at, run_id"
+        return [self._run(r) for r in self.query_dicts(sql, params)]
+
+    def run(self, run_id: str) -> Run:
+        rows = self.query_dicts(f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?", [run_id])
+        if not rows:
+            raise NotFoundError(f"run {run_id!r} not found")
+        return self._run(rows[0])
 
     def get_run(self, run_id: str) -> dict[str, Any]:
-        df = self.query_df("SELECT * FROM runs WHERE run_id = ?", [run_id])
-        if df.empty:
-            raise NotFoundError(f"run {run_id!r} not found")
-        run = df.iloc[0].to_dict()
-        run["config"] = json.loads(run["config"])
-        return run
+        """`run(run_id)` as a dict; `artifact_path` is the absolute folder as a str."""
+        return self.run(run_id).as_dict()
 
     def list_runs(self, kind: str | None = None) -> pd.DataFrame:
-        if kind:
-            return self.query_df("SELECT * FROM runs WHERE kind = ? ORDER BY created_at", [kind])
-        return self.query_df("SELECT * FROM runs ORDER BY created_at")
+        """Runs as a table (config as JSON text, artifact_path absolute), oldest first."""
+        where, params = runs_filter_sql(kind or None)
+        df = self.query_df(f"SELECT * FROM runs {where} ORDER BY created_at, run_id", params)
+        df["artifact_path"] = [
+            None if p is None else str(self.layout.resolve(p))
+            for p in df["artifact_path"].astype(object).where(df["artifact_path"].notna(), None)
+        ]
+        return df
 
-    def save_scores(
-        self,
-        run_id: str,
-        task_id: str,
-        pool_id: str,
-        doc_ids: Sequence[str],
-        scores: np.ndarray,
-    ) -> None:
-        """Replace the scores of (run, task) with these, plus z-scores and percentiles."""
-        s = np.asarray(scores, dtype="float64")
-        if len(s) != len(doc_ids):
-            raise ValueError(f"{len(doc_ids)} doc ids but {len(s)} scores")
-        if not np.all(np.isfinite(s)):
-            raise ValueError("scores contain NaN or infinite values")
-        std = s.std()
-        z = (s - s.mean()) / std if std > 0 else np.zeros_like(s)
-        ranks = pd.Series(s).rank(method="average").to_numpy()
-        pct = 100.0 * (ranks - 0.5) / len(s) if len(s) else ranks
-        frame = pd.DataFrame(
-            {
-                "run_id": run_id,
-                "task_id": task_id,
-                "pool_id": pool_id,
-                "doc_id": list(doc_ids),
-                "score": s,
-                "zscore": z,
-                "percentile": pct,
-            }
-        )
+    def set_run_artifact(self, run_id: str, artifact_path: str | os.PathLike[str]) -> None:
+        """Point a run at its artifact folder once the folder is known (stored relative)."""
+        with self.connect() as con:
+            con.execute(
+                "UPDATE runs SET artifact_path = ? WHERE run_id = ?",
+                [self._stored_path(artifact_path), run_id],
+            )
+
+    def save_lds_results(self, run_id: str, results: pd.DataFrame) -> None:
+        """Replace a validation run's LDS rows with `results` (one row per predictor/task/split)."""
+        cols = ["predictor", "kind", "task_id", "split", "aggregate_lds", "ci_lo", "ci_hi"]
+        cols += ["per_example_lds", "n_subsets"]
+        missing = sorted(set(cols) - set(results.columns))
+        if missing:
+            raise InputError(f"LDS results lack columns {missing}")
+        frame = results[cols].copy()
+        frame.insert(0, "run_id", run_id)
+        frame["created_at"] = now()
         with self.transaction() as con:
-            con.execute("DELETE FROM scores WHERE run_id = ? AND task_id = ?", [run_id, task_id])
-            con.register("score_frame", frame)
-            con.execute("INSERT INTO scores SELECT * FROM score_frame")
+            con.execute("DELETE FROM lds_results WHERE run_id = ?", [run_id])
+            con.register("lds_frame", frame)
+            con.execute("INSERT INTO lds_results SELECT * FROM lds_frame")
 
-    def scores(self, run_id: str, task_id: str) -> pd.DataFrame:
-        """All scores of (run, task) in pool order: doc_id, score, zscore, percentile."""
+    def lds_results(self, task_id: str | None = None, run_id: str | None = None) -> pd.DataFrame:
+        """LDS rows of finished validations (newest run first), optionally for one task/run."""
         return self.query_df(
-            "SELECT s.doc_id, s.score, s.zscore, s.percentile FROM scores s "
-            "JOIN documents d ON d.pool_id = s.pool_id AND d.doc_id = s.doc_id "
-            "WHERE s.run_id = ? AND s.task_id = ? ORDER BY d.row_idx",
-            [run_id, task_id],
+            "SELECT l.* FROM lds_results l JOIN runs r USING (run_id) WHERE r.status = 'done'"
+            " AND (? IS NULL OR l.task_id = ?) AND (? IS NULL OR l.run_id = ?)"
+            " ORDER BY r.created_at DESC, l.task_id, l.split, l.aggregate_lds DESC",
+            [task_id, task_id, run_id, run_id],
         )
 
     def save_evaluation(
@@ -139,8 +245,8 @@ class RunStore(CatalogBase):
                     int(budget_tokens),
                     int(seed),
                     float(heldout_loss),
-                    _json(config),
-                    _now(),
+                    to_json(config),
+                    now(),
                 ],
             )
         return eval_id
@@ -150,27 +256,3 @@ class RunStore(CatalogBase):
         if task_id:
             return self.query_df(sql + " WHERE e.task_id = ? ORDER BY e.created_at", [task_id])
         return self.query_df(sql + " ORDER BY e.created_at")
-
-    def save_lds_results(self, run_id: str, results: pd.DataFrame) -> None:
-        """Replace a validation run's LDS rows with `results` (one row per predictor/task/split)."""
-        cols = ["predictor", "kind", "task_id", "split", "aggregate_lds", "ci_lo", "ci_hi"]
-        cols += ["per_example_lds", "n_subsets"]
-        missing = sorted(set(cols) - set(results.columns))
-        if missing:
-            raise ValueError(f"LDS results lack columns {missing}")
-        frame = results[cols].copy()
-        frame.insert(0, "run_id", run_id)
-        frame["created_at"] = _now()
-        with self.transaction() as con:
-            con.execute("DELETE FROM lds_results WHERE run_id = ?", [run_id])
-            con.register("lds_frame", frame)
-            con.execute("INSERT INTO lds_results SELECT * FROM lds_frame")
-
-    def lds_results(self, task_id: str | None = None, run_id: str | None = None) -> pd.DataFrame:
-        """LDS rows of finished validations (newest run first), optionally for one task/run."""
-        sql = (
-            "SELECT l.* FROM lds_results l JOIN runs r USING (run_id) WHERE r.status = 'done'"
-            " AND (? IS NULL OR l.task_id = ?) AND (? IS NULL OR l.run_id = ?)"
-            " ORDER BY r.created_at DESC, l.task_id, l.split, l.aggregate_lds DESC"
-        )
-        return self.query_df(sql, [task_id, task_id, run_id, run_id])

@@ -1,4 +1,4 @@
-"""Selections (ids in rank order with their scores, method, params, seed, overrides)."""
+"""Selections: ranked document ids with the method, parameters and seed that chose them."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data_catalog.catalog.connection import CatalogBase, _json, _now
+from data_catalog.catalog.connection import CatalogBase, now, to_json
 from data_catalog.errors import InputError, NotFoundError
 from data_catalog.records import Selection
 
 
-class SelectionStore(CatalogBase):
-    """Selections (ids in rank order with their scores, method, params, seed, overrides)."""
+class SelectionsMixin(CatalogBase):
+    """Selections and their ranked members."""
 
     def save_selection(
         self,
@@ -28,13 +28,7 @@ class SelectionStore(CatalogBase):
         overrides: dict[str, Any] | None = None,
     ) -> str:
         """Store a selection (ids in rank order) and return its id."""
-        self.get_pool(pool_id)
-        known = set(self.doc_ids(pool_id)) if selection.ids else set()
-        unknown = [i for i in selection.ids if i not in known]
-        if unknown:
-            raise InputError(
-                f"selection has {len(unknown)} ids not in pool {pool_id!r} (first: {unknown[0]})"
-            )
+        self.pool(pool_id)  # NotFoundError naming the known pools
         if len(set(selection.ids)) != len(selection.ids):
             raise InputError("selection lists the same document more than once")
         selection_id = f"sel-{uuid.uuid4().hex[:12]}"
@@ -55,14 +49,24 @@ class SelectionStore(CatalogBase):
                     pool_id,
                     task_id,
                     selection.method,
-                    _json(selection.params),
+                    to_json(selection.params),
                     int(selection.seed),
-                    _json(overrides or {}),
+                    to_json(overrides or {}),
                     len(selection.ids),
-                    _now(),
+                    now(),
                 ],
             )
             con.register("member_frame", frame)
+            # ids are checked in DuckDB (an anti-join), so the pool never loads into Python
+            n_unknown, first = con.execute(
+                "SELECT count(*), arg_min(f.doc_id, f.rank) FROM member_frame f "
+                "ANTI JOIN (SELECT doc_id FROM documents WHERE pool_id = ?) d USING (doc_id)",
+                [pool_id],
+            ).fetchone()
+            if n_unknown:
+                raise InputError(
+                    f"selection has {n_unknown} ids not in pool {pool_id!r} (first: {first})"
+                )
             con.execute("INSERT INTO selection_members SELECT * FROM member_frame")
         return selection_id
 

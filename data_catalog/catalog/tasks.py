@@ -1,4 +1,4 @@
-"""Target tasks and their examples (versioned by content hash, split into selection/held-out)."""
+"""Target tasks: versioned example sets with a stored selection/held-out split."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data_catalog.catalog.connection import CatalogBase, _now
+from data_catalog.catalog.connection import CatalogBase, now
 from data_catalog.errors import InputError, NotFoundError
 from data_catalog.records import TargetExample
 
 
-class TaskStore(CatalogBase):
-    """Target tasks and their examples (versioned by content hash, selection/held-out split)."""
+class TasksMixin(CatalogBase):
+    """Target tasks and their examples."""
 
     def save_target_task(
         self,
@@ -51,7 +51,7 @@ class TaskStore(CatalogBase):
                         name,
                         version,
                         content_hash,
-                        _now(),
+                        now(),
                         origin,
                         split_seed,
                         heldout_fraction,

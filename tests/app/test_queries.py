@@ -56,8 +56,19 @@ def test_top_bottom_histogram_and_planted_precision(tiny_workspace: Catalog):
     assert top["score"].min() > bottom["score"].max()
     hist = queries.score_histogram(tiny_workspace, run, "cooking@v1", bins=10)
     assert hist["n_docs"].sum() == 24 and hist["n_planted"].sum() == 4
-    rep = queries.planted_precision(tiny_workspace, run, "cooking@v1", 24)
-    assert rep.precision == pytest.approx(4 / 24) == rep.base_rate
+    # oracle: bottom-k by score, ties in pool order, against the planted labels
+    scores = tiny_workspace.scores(run, "cooking@v1")
+    planted = tiny_workspace.planted_labels("tiny")
+    order = scores["score"].to_numpy().argsort(kind="stable")
+    is_planted = [scores["doc_id"].iloc[i] in planted for i in order]
+    for k in (1, 4, 10):
+        rep = queries.planted_precision(tiny_workspace, run, "cooking@v1", k)
+        assert rep.n_planted_in_bottom_k == sum(is_planted[:k])
+        assert rep.precision == pytest.approx(sum(is_planted[:k]) / k)
+        assert rep.base_rate == pytest.approx(4 / 24) and rep.n_planted == 4
+    # at k = 4 (a k where precision can differ from the base rate) the garbled docs lead
+    rep = queries.planted_precision(tiny_workspace, run, "cooking@v1", 4)
+    assert rep.precision > 2 * rep.base_rate
     with pytest.raises(InputError, match="between 1 and"):
         queries.planted_precision(tiny_workspace, run, "cooking@v1", 25)
 
@@ -84,6 +95,28 @@ def test_selections_diffs_and_documents(tiny_workspace: Catalog):
     with pytest.raises(NotFoundError):
         queries.get_document(tiny_workspace, "tiny", "nope")
     assert queries.find_document_pool(tiny_workspace, a[0]) == "tiny"
+
+
+def test_latest_selections_fall_back_to_target_free_ones_only(catalog: Catalog, jsonl_file):
+    from data_catalog.ingest import ingest
+    from data_catalog.records import Selection
+
+    ingest(catalog, "p", [str(jsonl_file([{"text": f"doc {i}"} for i in range(3)]))])
+    one = (catalog.doc_ids("p")[0],)
+
+    def save(method: str, task: str | None) -> str:
+        return catalog.save_selection("p", Selection(method, one, (1.0,), {}, 0), task_id=task)
+
+    for_t = save("dsdm", "t@v1")
+    save("dsdm", None)  # newer, but target-free: the task's own selection wins
+    free = save("embedding", None)
+    save("random", "u@v1")  # random for another target is not target-free
+    save("dsdm", "u@v1")
+    methods = ("dsdm", "embedding", "random")
+    assert queries.latest_selections(catalog, "p", "t@v1", methods) == {
+        "dsdm": for_t,
+        "embedding": free,
+    }
 
 
 def test_evaluation_results_average_seeds(tiny_workspace: Catalog):

@@ -10,7 +10,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from data_catalog.catalog import Catalog, CatalogBase, connection
+from data_catalog.catalog import Catalog
 from data_catalog.errors import CatalogError, InputError, NotFoundError
 from data_catalog.ingest import ingest
 from data_catalog.records import Selection
@@ -44,8 +44,8 @@ def test_opening_an_older_workspace_migrates_it_and_keeps_data(tmp_path):
     con.close()
 
     cat = Catalog(ws)
-    assert cat.schema_version() == LATEST_VERSION == 3
-    assert cat.lds_results().empty  # the table v3 added
+    assert cat.schema_version() == LATEST_VERSION == 4
+    assert cat.lds_results().empty  # the table v4 added
     docs = cat.documents("old")
     assert list(docs["text"]) == ["hello"]
     assert docs["n_tokens"].isna().all()  # the column v2 added
@@ -59,20 +59,9 @@ def test_a_newer_workspace_is_refused_untouched(tmp_path):
     con.execute("INSERT INTO schema_version VALUES (?, now())", [LATEST_VERSION + 5])
     con.close()
     before = ws.catalog_path.read_bytes()
-    connection._MIGRATED.clear()  # as in a new process: this one already checked the file
     with pytest.raises(CatalogError, match=f"schema version {LATEST_VERSION + 5}.*upgrade"):
         Catalog(ws)
     assert ws.catalog_path.read_bytes() == before
-
-
-def test_migrations_run_once_per_process_per_catalog_file(tmp_path, monkeypatch):
-    calls = []
-    real = CatalogBase._migrate
-    monkeypatch.setattr(CatalogBase, "_migrate", lambda self: calls.append(1) or real(self))
-    for _ in range(3):
-        Catalog.open(tmp_path / "a")
-    Catalog.open(tmp_path / "b")
-    assert len(calls) == 2  # one per file, not one per Catalog
 
 
 def test_a_reader_process_works_while_a_writer_process_writes(tmp_path, jsonl_file):

@@ -39,6 +39,7 @@ def pool(catalog: Catalog, jsonl_file) -> tuple[Catalog, list[str], str]:
         ("", {"min_words": 6, "max_words": 9}),
         ("bank", {"min_score": 0.0, "order": "score_desc"}),
         ("", {"order": "score_asc"}),
+        ("", {"min_score": -0.5, "max_score": 0.5, "sources": ("s0",)}),
     ],
 )
 def test_matching_ids_are_exactly_the_search_results(pool, text, filters):
