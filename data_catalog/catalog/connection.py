@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 import duckdb
 import pandas as pd
@@ -75,7 +75,7 @@ class CatalogBase:
         self._ensure_schema()
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None) -> Any:
+    def open(cls, path: str | os.PathLike[str] | None = None) -> Self:
         """Open (creating and migrating as needed) the workspace at `path` (see Workspace)."""
         return cls(Workspace.open(path))
 
