@@ -28,8 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TARGET_TOPIC = "Mathematics"
-# each proxy gets its own projection seed, spaced as the engine spaces them (FeatureConfig)
-PROJ_SEED_STRIDE = 1000
 
 
 # ----------------------------------------------------------------------------- data
@@ -58,13 +56,14 @@ def load_texts(args) -> tuple[list[str], list[tuple[str, str]]]:
 
 def prepare(args, work: Path) -> dict:
     """Tokenizer, pool chunks, target arrays and one trained proxy per preset (cached)."""
+    from dsdm_engine.compute.configs import TrainConfig
     from dsdm_engine.compute.tokenizer import (
         encode_chunks,
         encode_targets,
         load_tokenizer,
         train_tokenizer,
     )
-    from dsdm_engine.compute.training import TrainConfig, train_proxy
+    from dsdm_engine.compute.training import train_proxy
 
     work.mkdir(parents=True, exist_ok=True)
     if not all((work / f).exists() for f in ("tokenizer.json", "chunks.npy", "targets.npz")):
@@ -116,7 +115,8 @@ def worker(args) -> None:
     """One path in its own process: print {"seq_per_s", "peak_rss_mb", "n"} as JSON."""
     import torch
 
-    from dsdm_engine.compute.featurize import FeaturizeConfig, featurize_pool, make_featurizer
+    from dsdm_engine.compute.configs import FeatureConfig
+    from dsdm_engine.compute.featurize import featurize_pool, make_featurizer
     from dsdm_engine.compute.training import load_proxy
 
     torch.set_num_threads(args.threads)
@@ -142,7 +142,7 @@ def worker(args) -> None:
         dt = time.perf_counter() - t0
     else:
         fz = make_featurizer(
-            model, FeaturizeConfig(method=args.worker, k=args.k, output=args.output)
+            model, FeatureConfig(method=args.worker, proj_dim=args.k, output=args.output)
         )
         last = [time.perf_counter()]
 
@@ -218,14 +218,15 @@ def interleaved(ckpt: str, chunks_path: Path, args, rounds: int, slow_bs: int) -
     """
     import torch
 
-    from dsdm_engine.compute.featurize import Batch, FeaturizeConfig, make_featurizer
+    from dsdm_engine.compute.configs import FeatureConfig
+    from dsdm_engine.compute.featurize import Batch, make_featurizer
     from dsdm_engine.compute.training import load_proxy
 
     torch.set_num_threads(args.threads)
     model, _, _ = load_proxy(ckpt, device="cpu")
     chunks = np.load(chunks_path, mmap_mode="r")
     fz = {
-        m: make_featurizer(model, FeaturizeConfig(method=m, k=args.k))
+        m: make_featurizer(model, FeatureConfig(method=m, proj_dim=args.k))
         for m in ("fast", "exact", "trak")
     }
     times: dict[str, list[float]] = {m: [] for m in ("trak", "exact", "fast", "plain")}
@@ -313,9 +314,11 @@ def stability(args, work: Path, prep: dict) -> dict:
     """Seed-to-seed agreement of per-document task scores across k, λ, proxies, model output."""
     import torch
 
-    from dsdm_engine.compute.featurize import FeaturizeConfig, featurize_targets, make_featurizer
+    from data_catalog.ranks import spearman
+    from dsdm_engine.compute.configs import FeatureConfig
+    from dsdm_engine.compute.featurize import featurize_targets, make_featurizer
     from dsdm_engine.compute.featurize.shards import featurize_pool
-    from dsdm_engine.compute.scoring import fit_pool_model, spearman, task_scores, top_overlap
+    from dsdm_engine.compute.scoring import fit_pool_model, task_scores, top_overlap
     from dsdm_engine.compute.training import load_proxy
 
     torch.set_num_threads(args.threads)
@@ -332,7 +335,7 @@ def stability(args, work: Path, prep: dict) -> dict:
                 for seed in (0, 1):
                     fz = make_featurizer(
                         model,
-                        FeaturizeConfig(k=k, proj_seed=PROJ_SEED_STRIDE * p + seed, output=out),
+                        FeatureConfig(proj_dim=k, proj_seed=seed, output=out).for_proxy(p),
                     )
                     t0 = time.time()
                     with tempfile.TemporaryDirectory() as d:
@@ -396,9 +399,10 @@ def gpu_suite(args) -> None:
     """Everything worth a GPU: 125m equality + speed, RSS at 2k/20k, the stability sweep."""
     import torch
 
-    from dsdm_engine.compute.featurize import Batch, FeaturizeConfig, make_featurizer
+    from dsdm_engine.compute.configs import FeatureConfig, TrainConfig
+    from dsdm_engine.compute.featurize import Batch, make_featurizer
     from dsdm_engine.compute.models import build_model
-    from dsdm_engine.compute.training import TrainConfig, train_proxy
+    from dsdm_engine.compute.training import train_proxy
 
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -428,8 +432,8 @@ def gpu_suite(args) -> None:
     lm = att.bool().clone()
     lm[2, :64] = False
     b = Batch(ids * att, att, lm)
-    f1, q1 = make_featurizer(m, FeaturizeConfig(k=1024)).featurize(b)
-    f2, q2 = make_featurizer(m, FeaturizeConfig(k=1024, method="exact")).featurize(b)
+    f1, q1 = make_featurizer(m, FeatureConfig(proj_dim=1024)).featurize(b)
+    f2, q2 = make_featurizer(m, FeatureConfig(proj_dim=1024, method="exact")).featurize(b)
     res["125m_fast_vs_exact_rel_err"] = float(np.abs(f1 - f2).max() / np.abs(f2).max())
     res["125m_q_max_abs_diff"] = float(np.abs(q1 - q2).max())
     print(
@@ -445,7 +449,7 @@ def gpu_suite(args) -> None:
         x = np.ascontiguousarray(chunks[:n_fast])
         row = {}
         for meth, n in (("fast", n_fast), ("exact", n_slow), ("trak", n_slow)):
-            fz = make_featurizer(model, FeaturizeConfig(method=meth, k=1024))
+            fz = make_featurizer(model, FeatureConfig(method=meth, proj_dim=1024))
             fz.featurize(Batch.from_arrays(x[:bs], device=dev))  # warm-up
             sync()
             t = time.perf_counter()

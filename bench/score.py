@@ -54,7 +54,8 @@ def main() -> None:
 
     import torch
 
-    from dsdm_engine.compute.featurize import FeaturizeConfig, featurize_targets, make_featurizer
+    from dsdm_engine.compute.configs import FeatureConfig
+    from dsdm_engine.compute.featurize import featurize_targets, make_featurizer
     from dsdm_engine.compute.models import build_model
     from dsdm_engine.compute.scoring import example_scores, fit_pool_model, task_scores
     from dsdm_engine.compute.training import load_proxy
@@ -91,7 +92,8 @@ def main() -> None:
         else build_model("small", 4096, ids.shape[1])
     )
     fzs = [
-        make_featurizer(model, FeaturizeConfig(k=args.k, proj_seed=m)) for m in range(args.models)
+        make_featurizer(model, FeatureConfig(proj_dim=args.k).for_proxy(m))
+        for m in range(args.models)
     ]
     # warm the page cache once so the figure is the steady state of an interactive session
     for pm in pms:

@@ -60,8 +60,8 @@ from dsdm_engine.selectors import SELECTORS, SelectionRule, available_selectors 
 
 DEMO_TARGETS = ("squad", "cs_algorithms", "jeopardy", "lambada")
 SIMILARITY = ("dsir", "classifier", "embedding")  # the similarity baselines of the bars
-CPU_PROXIES = stages.ProxyConfig(n_models=4, preset="tiny", vocab_size=2048, seq_len=128)
-GPU_PROXIES = stages.ProxyConfig(n_models=8, preset="small", vocab_size=4096, seq_len=256)
+CPU_PROXIES = stages.ProxyConfig.make(n_models=4, preset="tiny", vocab_size=2048, seq_len=128)
+GPU_PROXIES = stages.ProxyConfig.make(n_models=8, preset="small", vocab_size=4096, seq_len=256)
 
 
 def log(msg: str) -> None:
@@ -109,17 +109,17 @@ def ensure_scores(
     runs = cat.list_runs("features")
     runs = runs[(runs["pool_id"] == pool) & (runs["status"] == "done")]
     if runs.empty:
-        cfg = replace(GPU_PROXIES if gpu else CPU_PROXIES, device="cuda" if gpu else "auto")
+        cfg = (GPU_PROXIES if gpu else CPU_PROXIES).with_train(device="cuda" if gpu else "auto")
         if args.proxy_models:
             cfg = replace(cfg, n_models=args.proxy_models)
         if args.proxy_preset:
-            cfg = replace(cfg, preset=args.proxy_preset)
+            cfg = cfg.with_train(preset=args.proxy_preset)
         if args.proxy_seq_len:
-            cfg = replace(cfg, seq_len=args.proxy_seq_len)
+            cfg = cfg.with_train(seq_len=args.proxy_seq_len)
         log(f"no features for pool {pool}: training proxies {cfg}")
         proxies = stages.train_proxies(cat, pool, cfg, printer("proxies"))
         k = args.feature_k or (4096 if gpu else 2048)
-        fcfg = stages.FeatureConfig(k=k, device=cfg.device)
+        fcfg = stages.FeatureConfig(proj_dim=k, device=cfg.train.device)
         features = stages.featurize(cat, proxies, fcfg, printer("featurize"))
     else:
         features = str(runs.iloc[-1]["run_id"])

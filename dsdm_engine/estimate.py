@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from dsdm_engine.compute.configs import PRESET_NAMES
+
+__all__ = ["PRESET_NAMES", "estimate_featurize", "preset_params"]
+
 # Measured on a 2-core CPU (docs/stack-notes.md): the factorised projection ran 32.6 seq/s for
 # 128-token chunks of a 1.46M-parameter GPT-2 with k = 1,024; time scales with tokens × params.
 _CPU_TOKEN_PARAMS_PER_S = 32.6 * 128 * 1.46e6
 _GPU_SPEEDUP = 40.0  # a conservative guess for one datacenter GPU over the 2-core CPU
 # The names of `dsdm_engine.compute.models.PRESETS`, repeated so that a form can list them without
 # importing torch and transformers (8 s); a test checks that the two agree.
-PRESET_NAMES = ("tiny", "small", "medium", "125m")
 
 
 def preset_params(preset: str, vocab_size: int = 4096, seq_len: int = 128) -> int:

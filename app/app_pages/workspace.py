@@ -6,7 +6,8 @@ import streamlit as st
 from app.components import pool_summary
 from app.state import catalog, forget, query, user_errors, workspace_root
 from data_catalog.ingest import ingest
-from dsdm_engine.estimate import PRESET_NAMES, estimate_featurize
+from dsdm_engine.compute.configs import PRESET_NAMES
+from dsdm_engine.estimate import estimate_featurize
 
 st.title("Workspace")
 st.caption(f"Workspace folder: `{workspace_root()}`")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from data_catalog import ranks
 from data_catalog.catalog.connection import CatalogBase
 
 
@@ -36,18 +37,12 @@ class ScoresMixin(CatalogBase):
         """Replace the scores of (run, task) with these, plus z-scores and percentiles.
 
         The engine may pass its own `zscores` / `percentiles` (one per score); when absent they
-        are computed here: z = (s - mean) / std (0 when constant), percentile = 100 (rank - 0.5)
-        / n with average ranks for ties.
+        are computed with the one definition in `data_catalog.ranks`.
         """
         s = _finite("scores", scores, len(doc_ids))
-        if zscores is None:
-            std = s.std()
-            z = (s - s.mean()) / std if std > 0 else np.zeros_like(s)
-        else:
-            z = _finite("zscores", zscores, len(s))
+        z = ranks.zscores(s) if zscores is None else _finite("zscores", zscores, len(s))
         if percentiles is None:
-            ranks = pd.Series(s).rank(method="average").to_numpy()
-            pct = 100.0 * (ranks - 0.5) / len(s) if len(s) else ranks
+            pct = ranks.percentiles(s)
         else:
             pct = _finite("percentiles", percentiles, len(s))
         frame = pd.DataFrame(

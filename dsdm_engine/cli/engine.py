@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from data_catalog.catalog import Catalog
@@ -39,18 +40,10 @@ def _latest_run(cat: Catalog, kind: str, pool_id: str | None = None) -> str:
 
 
 def cmd_proxy_train(args: argparse.Namespace) -> int:
-    from dsdm_engine.stages import ProxyConfig, train_proxies
+    from dsdm_engine.cli.options import config_from_args
+    from dsdm_engine.stages import ProxyConfig, TrainConfig, train_proxies
 
-    cfg = ProxyConfig(
-        n_models=args.models,
-        preset=args.preset,
-        vocab_size=args.vocab_size,
-        seq_len=args.seq_len,
-        alpha=args.alpha,
-        token_budget=args.token_budget,
-        seed=args.seed,
-        device=args.device,
-    )
+    cfg = ProxyConfig(args.n_models, config_from_args(TrainConfig, args))
     run_id = _job(args, "proxy_train", lambda cat, p: train_proxies(cat, args.pool, cfg, p))
     print(f"proxies ready: {run_id}")
     return 0
@@ -81,7 +74,7 @@ def _dry_run(cat: Catalog, args: argparse.Namespace) -> int:
     cfg = run["config"]
     est = estimate_featurize(
         n_docs=int(pool["n_docs"]),
-        k=args.k,
+        k=args.proj_dim,
         n_models=int(cfg["n_models"]),
         preset=cfg["preset"],
         seq_len=int(cfg["seq_len"]),
@@ -100,20 +93,18 @@ def _dry_run(cat: Catalog, args: argparse.Namespace) -> int:
 
 
 def cmd_featurize(args: argparse.Namespace) -> int:
+    from dsdm_engine.cli.options import config_from_args
     from dsdm_engine.stages import FeatureConfig, featurize
 
+    if args.k_deprecated is not None:
+        print("note: --k is deprecated here; use --proj-dim (in `select`, --k counts documents)",
+              file=sys.stderr)  # fmt: skip
+        args.proj_dim = args.k_deprecated
     cat = _cat(args)
     if args.dry_run:
         return _dry_run(cat, args)
     proxies = args.proxies or _latest_run(cat, "proxies", args.pool)
-    cfg = FeatureConfig(
-        method=args.method,
-        k=args.k,
-        proj_seed=args.proj_seed,
-        output=args.output,
-        batch_size=args.batch_size,
-        device=args.device,
-    )
+    cfg = config_from_args(FeatureConfig, args)
     run_id = _job(args, "featurize", lambda cat, p: featurize(cat, proxies, cfg, p))
     print(f"features ready: {run_id}")
     return 0
@@ -215,6 +206,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def register_engine_commands(sub: Any) -> None:
+    from dsdm_engine.cli.options import add_config_args
+    from dsdm_engine.compute.configs import FeatureConfig, TrainConfig
+    from dsdm_engine.stages.config import ProxyConfig
+
     d = sub.add_parser(
         "demo",
         help="build the demo workspace end to end, then serve the app",
@@ -236,25 +231,15 @@ def register_engine_commands(sub: Any) -> None:
     )
     t = p.add_parser("train", help="train M proxies on seeded α-subsets of a pool")
     t.add_argument("--pool", required=True)
-    t.add_argument("--models", type=int, default=4, help="number of proxies M")
-    t.add_argument("--preset", default="small", help="tiny | small | medium | 125m")
-    t.add_argument("--vocab-size", type=int, default=4096)
-    t.add_argument("--seq-len", type=int, default=128)
-    t.add_argument("--alpha", type=float, default=0.5, help="subset fraction per proxy")
-    t.add_argument("--token-budget", type=int, help="tokens per proxy (default: one pass)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_config_args(t, ProxyConfig, skip=("train",))
+    add_config_args(t, TrainConfig)
     t.set_defaults(func=cmd_proxy_train)
 
     f = sub.add_parser("featurize", help="projected-gradient features of every pool document")
     f.add_argument("--pool", help="pool (uses its latest proxies)")
     f.add_argument("--proxies", help="proxies run id (default: the pool's latest)")
-    f.add_argument("--method", default="fast", choices=["fast", "exact", "trak"])
-    f.add_argument("--k", type=int, default=16384, help="projection dimension (see README)")
-    f.add_argument("--proj-seed", type=int, default=0)
-    f.add_argument("--output", default="margin", choices=["margin", "logprob"])
-    f.add_argument("--batch-size", type=int, default=16)
-    f.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_config_args(f, FeatureConfig)
+    f.add_argument("--k", type=int, dest="k_deprecated", help=argparse.SUPPRESS)
     f.add_argument("--dry-run", action="store_true", help="print storage/memory/time estimates")
     f.add_argument("--models", type=int, default=4, help="dry run without proxies: M")
     f.add_argument("--preset", default="small", help="dry run without proxies: preset")

@@ -135,34 +135,6 @@ def example_scores(pool: Sequence[PoolModel], targets: Sequence[np.ndarray]) -> 
     return _apply(pool, [np.asarray(t, np.float64).T for t in targets])
 
 
-def zscores(scores: np.ndarray) -> np.ndarray:
-    """(s − mean) / std; the per-task normalisation to apply before mixing tasks."""
-    s = np.asarray(scores, dtype=np.float64)
-    sd = s.std()
-    return (s - s.mean()) / (sd if sd > 0 else 1.0)
-
-
-def percentiles(scores: np.ndarray) -> np.ndarray:
-    """Percentile rank in [0, 100] of each score (ties share their mean rank)."""
-    s = np.asarray(scores, dtype=np.float64)
-    if s.size <= 1:
-        return np.full(s.shape, 100.0)
-    order = np.argsort(s, kind="stable")
-    ranks = np.empty(s.size, dtype=np.float64)
-    ranks[order] = np.arange(s.size, dtype=np.float64)
-    # average ranks of ties so equal scores get equal percentiles
-    uniq, inv = np.unique(s, return_inverse=True)
-    sums = np.bincount(inv, weights=ranks)
-    counts = np.bincount(inv)
-    return 100.0 * (sums / counts)[inv] / (s.size - 1)
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation (ties averaged)."""
-    ra, rb = percentiles(a), percentiles(b)
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
 def top_overlap(a: np.ndarray, b: np.ndarray, frac: float = 0.01) -> float:
     """|top-frac(a) ∩ top-frac(b)| / |top-frac| (highest scores)."""
     k = max(1, int(round(frac * len(a))))

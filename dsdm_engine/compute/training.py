@@ -21,58 +21,15 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from dsdm_engine.compute.configs import TrainConfig
 from dsdm_engine.compute.models import (
     PRESETS,
     architecture_dict,
     build_model,
-    get_preset,
     model_from_config_dict,
     resolve_device,
 )
 from dsdm_engine.progress import ProgressCallback, no_progress
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines a proxy. ``token_budget`` None = one pass over the subset."""
-
-    preset: str = "small"
-    vocab_size: int = 4096
-    seq_len: int = 128
-    alpha: float = 0.5
-    token_budget: int | None = None
-    batch_size: int = 16
-    lr: float = 3e-3
-    weight_decay: float = 0.1
-    warmup_frac: float = 0.05
-    seed: int = 0
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        get_preset(self.preset)
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"unknown device {self.device!r}; known: auto, cpu, cuda")
-        if not 0.0 < self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in (0, 1], got {self.alpha}")
-        if self.vocab_size < 2 or self.seq_len < 2 or self.batch_size < 1:
-            raise ValueError("vocab_size and seq_len must be >= 2, batch_size >= 1")
-        if self.token_budget is not None and self.token_budget <= 0:
-            raise ValueError("token_budget must be positive (or None for one pass)")
-        if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.warmup_frac < 1:
-            raise ValueError("lr > 0, weight_decay >= 0 and 0 <= warmup_frac < 1 required")
-        if self.seed < 0:
-            raise ValueError("seed must be >= 0")
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    def config_hash(self) -> str:
-        """Stable sha256 of the JSON form: names runs and their artifact folders."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        return cls(**d)
 
 
 @dataclass(frozen=True)

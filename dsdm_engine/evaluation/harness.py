@@ -113,7 +113,7 @@ class EvalRecipe:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def train_config(self, budget_tokens: int, seed: int) -> Any:
-        from dsdm_engine.compute.training import TrainConfig
+        from dsdm_engine.compute.configs import TrainConfig
 
         assert self.resolved, "resolve() the recipe first"
         return TrainConfig(

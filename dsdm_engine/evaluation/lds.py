@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dsdm_engine.evaluation.metrics import lds, spearman
+from data_catalog.ranks import spearman
+from dsdm_engine.evaluation.metrics import lds
 
 N_BOOTSTRAP = 1000
 

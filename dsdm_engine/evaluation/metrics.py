@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from data_catalog.ranks import rankdata, spearman
 from data_catalog.records import Selection
 
 
@@ -51,36 +52,6 @@ def overlap_at_k(
             union = sets[na] | sets[nb]
             mat[a, b] = len(sets[na] & sets[nb]) / len(union) if union else 1.0
     return pd.DataFrame(mat, index=names, columns=names)
-
-
-def rankdata(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, ties get the average of the ranks they span (scipy's 'average')."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 1:
-        raise ValueError(f"rankdata needs a vector, got shape {x.shape}")
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    # group boundaries of equal values in sorted order
-    starts = np.flatnonzero(np.concatenate([[True], xs[1:] != xs[:-1]]))
-    ends = np.concatenate([starts[1:], [x.size]])
-    avg = (starts + ends + 1) / 2.0  # mean of ranks start+1 .. end
-    ranks = np.empty(x.size)
-    ranks[order] = np.repeat(avg, ends - starts)
-    return ranks
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation (Pearson on average ranks); NaN when either side is constant."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"spearman needs two vectors of equal length, got {a.shape}, {b.shape}")
-    if np.isnan(a).any() or np.isnan(b).any():
-        raise ValueError("spearman inputs contain NaN")
-    if a.size < 2:
-        return math.nan
-    ra, rb = rankdata(a) - (a.size + 1) / 2, rankdata(b) - (b.size + 1) / 2
-    denom = math.sqrt(float(ra @ ra) * float(rb @ rb))
-    return float(ra @ rb) / denom if denom > 0 else math.nan
 
 
 def composition(

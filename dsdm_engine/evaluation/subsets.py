@@ -142,8 +142,9 @@ def _train_and_measure(job: dict[str, Any]) -> str:
     """Worker: train one subset model (common seed), record per-example completion log-probs."""
     import torch
 
+    from dsdm_engine.compute.configs import TrainConfig
     from dsdm_engine.compute.models import configure_threads
-    from dsdm_engine.compute.training import TrainConfig, load_proxy, train_proxy
+    from dsdm_engine.compute.training import load_proxy, train_proxy
 
     configure_threads()
     out = Path(job["out"])

@@ -6,7 +6,8 @@ resumable: completed models and shards are found by their markers and skipped, s
 after a kill continues where it stopped. This package is the engine's Python API.
 """
 
-from dsdm_engine.stages.config import FeatureConfig, ProxyConfig, config_hash
+from dsdm_engine.compute.configs import FeatureConfig
+from dsdm_engine.stages.config import ProxyConfig, config_hash
 from dsdm_engine.stages.features import featurize, target_features
 from dsdm_engine.stages.proxies import model_dirs, train_proxies
 from dsdm_engine.stages.scores import (

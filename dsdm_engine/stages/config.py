@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from data_catalog.errors import InputError
+from dsdm_engine.compute.configs import FeatureConfig, TrainConfig
 
 
 def config_hash(obj: Any) -> str:
@@ -17,38 +18,31 @@ def config_hash(obj: Any) -> str:
 
 @dataclass(frozen=True)
 class ProxyConfig:
-    """M proxies, each trained from scratch on its own seeded α-subset of the pool's chunks."""
+    """M proxies, each trained from scratch on its own seeded α-subset of the pool's chunks with
+    the recipe `train` (proxy m uses seed `train.seed + m`)."""
 
-    n_models: int = 4
-    preset: str = "small"
-    vocab_size: int = 4096
-    seq_len: int = 128
-    alpha: float = 0.5
-    token_budget: int | None = None
-    batch_size: int = 16
-    lr: float = 3e-3
-    seed: int = 0
-    device: str = "auto"
+    n_models: int = field(default=4, metadata={"flag": "--models", "help": "number of proxies M"})
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
         if self.n_models < 1:
-            raise InputError(f"n_models must be at least 1, not {self.n_models}")
-        from dsdm_engine.compute.models import PRESETS
+            raise InputError(f"--models must be at least 1, not {self.n_models}")
 
-        if self.preset not in PRESETS:
-            raise InputError(f"unknown preset {self.preset!r}; known: {', '.join(PRESETS)}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise InputError(f"unknown device {self.device!r}; known: auto, cpu, cuda")
+    @classmethod
+    def make(cls, n_models: int = 4, **train: Any) -> ProxyConfig:
+        """`ProxyConfig.make(2, preset="tiny", seq_len=64)`: the recipe given by its fields."""
+        return cls(n_models, TrainConfig(**train))
+
+    def frozen(self) -> dict[str, Any]:
+        """The flat form stored with the run (and hashed into its id)."""
+        return {"n_models": self.n_models, **asdict(self.train)}
+
+    def with_train(self, **changes: Any) -> ProxyConfig:
+        """The same proxies with some recipe fields changed (e.g. seed, device)."""
+        return replace(self, train=replace(self.train, **changes))
+
+    def for_proxy(self, m: int) -> TrainConfig:
+        return replace(self.train, seed=self.train.seed + m)
 
 
-@dataclass(frozen=True)
-class FeatureConfig:
-    """How pool documents are featurised (per proxy)."""
-
-    method: str = "fast"
-    k: int = 16384  # scoring.DEFAULT_K: seed-to-seed stability needs a large k (README)
-    proj_seed: int = 0
-    output: str = "margin"
-    batch_size: int = 16
-    shard_size: int = 1024
-    device: str = "auto"
+__all__ = ["FeatureConfig", "ProxyConfig", "TrainConfig", "config_hash"]

@@ -48,22 +48,22 @@ PLANS: dict[str, DemoPlan] = {
     "tiny": DemoPlan(
         "tiny",
         target_examples=60,
-        proxies=ProxyConfig(n_models=2, preset="tiny", vocab_size=1024, seq_len=64),
-        features=FeatureConfig(k=1024),
+        proxies=ProxyConfig.make(n_models=2, preset="tiny", vocab_size=1024, seq_len=64),
+        features=FeatureConfig(proj_dim=1024),
     ),
     "small": DemoPlan(
         "small",
         target_examples=400,
-        proxies=ProxyConfig(
+        proxies=ProxyConfig.make(
             n_models=4, preset="tiny", vocab_size=2048, seq_len=128, token_budget=1_500_000
         ),
-        features=FeatureConfig(k=4096),
+        features=FeatureConfig(proj_dim=4096),
     ),
     "full": DemoPlan(
         "full",
         target_examples=2000,
-        proxies=ProxyConfig(n_models=8, preset="small", vocab_size=4096, seq_len=256),
-        features=FeatureConfig(k=4096),
+        proxies=ProxyConfig.make(n_models=8, preset="small", vocab_size=4096, seq_len=256),
+        features=FeatureConfig(proj_dim=4096),
     ),
 }
 
@@ -117,7 +117,7 @@ def _engine(catalog: Catalog, plan: DemoPlan, seed: int, device: str) -> dict[st
 
     from dsdm_engine import stages
 
-    pcfg = replace(plan.proxies, seed=seed, device=device)
+    pcfg = plan.proxies.with_train(seed=seed, device=device)
     fcfg = replace(plan.features, device=device)
     proxies = run_job(
         catalog,

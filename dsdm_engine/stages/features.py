@@ -8,16 +8,16 @@ fixed-length chunks. Long documents should be chunked at ingest (`--chunk-tokens
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from pathlib import Path
+from dataclasses import asdict, fields
 from typing import Any
 
 import numpy as np
 
+from data_catalog import atomic
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
+from dsdm_engine.compute.configs import FeatureConfig
 from dsdm_engine.progress import ProgressCallback, no_progress
-from dsdm_engine.stages.config import FeatureConfig, config_hash
 from dsdm_engine.stages.proxies import check_pool_unchanged, model_dirs
 from dsdm_engine.stages.tokens import prepare_tokens
 
@@ -39,19 +39,9 @@ class PaddedDocs:
         return self.inner.featurize(fixed)
 
 
-def proxy_featurize_config(cfg: dict[str, Any], m: int) -> Any:
-    """The featuriser settings of proxy `m`: pool and targets must use the very same projection
-    (each proxy gets its own seed, so averaging over proxies cancels projection noise)."""
-    from dsdm_engine.compute.featurize.base import FeaturizeConfig
-
-    return FeaturizeConfig(
-        method=cfg["method"],
-        k=cfg["k"],
-        proj_seed=cfg["proj_seed"] + 1000 * m,
-        output=cfg["output"],
-        batch_size=cfg["batch_size"],
-        shard_size=cfg["shard_size"],
-    )
+def stored_feature_config(frozen: dict[str, Any]) -> FeatureConfig:
+    """The `FeatureConfig` a features run was made with (its frozen dict holds a few extras)."""
+    return FeatureConfig(**{f.name: frozen[f.name] for f in fields(FeatureConfig)})
 
 
 def featurize(
@@ -61,52 +51,43 @@ def featurize(
     progress: ProgressCallback = no_progress,
 ) -> str:
     """Featurise every pool document under every proxy (resuming from shard markers)."""
-    config = config or FeatureConfig()
     from dsdm_engine.compute.featurize.registry import make_featurizer
     from dsdm_engine.compute.featurize.shards import featurize_pool
     from dsdm_engine.compute.models import configure_threads, resolve_device
     from dsdm_engine.compute.training import checkpoint_sha256, load_proxy
 
+    config = config or FeatureConfig()
     configure_threads()
     proxies = catalog.get_run(proxies_run_id)
     check_pool_unchanged(catalog, proxies)
     pcfg = proxies["config"]
     dirs = model_dirs(catalog, proxies_run_id)
     tokens = prepare_tokens(catalog, proxies["pool_id"], pcfg["vocab_size"], pcfg["seq_len"])
-    docs = np.load(tokens.docs_path)  # (n_docs, seq_len) int32; 0.5 GB per 1M docs at L=128
-    frozen = {**asdict(config), "proxies_run_id": proxies_run_id}
-    h = config_hash(frozen)
-    run_id = f"features-{h[:12]}"
-    run_dir = catalog.workspace.artifacts / "runs" / run_id
-    catalog.create_run(
-        "features",
-        frozen,
-        h,
-        pool_id=proxies["pool_id"],
-        artifact_path=str(run_dir),
-        run_id=run_id,
-    )
+    docs = np.load(tokens.docs_path, mmap_mode="r")  # (n_docs, seq_len) int32
     device = resolve_device(config.device)
+    models = [load_proxy(d, device=str(device))[0] for d in dirs]
+    # the arrays' real width: near-square blocks per layer can sum to slightly less than asked
+    actual = make_featurizer(models[0], config.for_proxy(0)).k
+    frozen = {**asdict(config), "proxies_run_id": proxies_run_id, "proj_dim_actual": actual}
     n = docs.shape[0]
-    for m, mdir in enumerate(dirs):
-        model, _, _ = load_proxy(mdir, device=str(device))
-        fc = proxy_featurize_config(asdict(config), m)
-        feat = PaddedDocs(make_featurizer(model, fc))
+    with catalog.begin_run("features", frozen, pool_id=proxies["pool_id"]) as run:
+        for m, (mdir, model) in enumerate(zip(dirs, models, strict=True)):
+            fc = config.for_proxy(m)
+            feat = PaddedDocs(make_featurizer(model, fc))
 
-        def report(done: int, tot: int, msg: str = "", m: int = m) -> None:
-            progress(m * n + done, n * len(dirs), f"model {m + 1}/{len(dirs)}: {msg}")
+            def report(done: int, tot: int, msg: str = "", m: int = m) -> None:
+                progress(m * n + done, n * len(dirs), f"model {m + 1}/{len(dirs)}: {msg}")
 
-        featurize_pool(
-            feat,
-            docs,
-            run_dir / f"model_{m}",
-            shard_size=config.shard_size,
-            batch_size=config.batch_size,
-            meta={"checkpoint_sha256": checkpoint_sha256(mdir), "config": fc.to_json()},
-            progress=report,
-        )
-    catalog.set_run_status(run_id, "done")
-    return run_id
+            featurize_pool(
+                feat,
+                docs,
+                catalog.layout.model_dir(run.run_id, m),
+                shard_size=config.shard_size,
+                batch_size=config.batch_size,
+                meta={"checkpoint_sha256": checkpoint_sha256(mdir), "config": fc.to_json()},
+                progress=report,
+            )
+    return run.run_id
 
 
 def target_features(
@@ -120,8 +101,8 @@ def target_features(
     from dsdm_engine.compute.training import load_proxy
 
     configure_threads()
-    frun = catalog.get_run(features_run_id)
-    fcfg = frun["config"]
+    fcfg = catalog.run(features_run_id).config
+    config = stored_feature_config(fcfg)
     proxies = catalog.get_run(fcfg["proxies_run_id"])
     check_pool_unchanged(catalog, proxies)
     pcfg = proxies["config"]
@@ -130,9 +111,9 @@ def target_features(
         raise InputError(f"target task {task_id} has no {split!r} examples")
     task = catalog.get_target_task(task_id)
     # keyed by task id (a new split seed makes a new version with the same content hash)
-    cache = Path(frun["artifact_path"]) / "targets" / f"{task['task_id']}-{split}"
+    cache = catalog.layout.target_features_dir(features_run_id, task["task_id"], split)
     feats = []
-    device = resolve_device(fcfg["device"])
+    device = resolve_device(config.device)
     arr = None  # the examples as token arrays: encoded once, only when a model needs them
     for m, mdir in enumerate(model_dirs(catalog, fcfg["proxies_run_id"])):
         path = cache / f"model_{m}.npy"
@@ -151,15 +132,13 @@ def target_features(
             )
         model, _, _ = load_proxy(mdir, device=str(device))
         f, _ = featurize_targets(
-            make_featurizer(model, proxy_featurize_config(fcfg, m)),
+            make_featurizer(model, config.for_proxy(m)),
             arr.input_ids,
             arr.loss_mask,
             arr.attention_mask,
-            batch_size=fcfg["batch_size"],
+            batch_size=config.batch_size,
         )
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, f)
-        tmp.replace(path)
+        atomic.write_npy(path, f)
         feats.append(f)
     return feats, examples

@@ -3,7 +3,6 @@ chunks; completed models are found by their markers and skipped on a rerun."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import numpy as np
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
 from dsdm_engine.progress import ProgressCallback, no_progress
-from dsdm_engine.stages.config import ProxyConfig, config_hash
+from dsdm_engine.stages.config import ProxyConfig
 from dsdm_engine.stages.tokens import prepare_tokens
 
 
@@ -25,49 +24,33 @@ def train_proxies(
     """Train `config.n_models` proxies (skipping completed ones); returns the run id."""
     config = config or ProxyConfig()
     from dsdm_engine.compute.models import configure_threads
-    from dsdm_engine.compute.training import TrainConfig, train_proxy
+    from dsdm_engine.compute.training import train_proxy
 
     configure_threads()
+    tc = config.train
     pool = catalog.get_pool(pool_id)
-    tokens = prepare_tokens(catalog, pool_id, config.vocab_size, config.seq_len)
+    tokens = prepare_tokens(catalog, pool_id, tc.vocab_size, tc.seq_len)
     chunks = np.load(tokens.chunks_path)
     if len(chunks) < 2:
         raise InputError(
-            f"pool {pool_id!r} has only {len(chunks)} chunks of {config.seq_len} tokens; "
+            f"pool {pool_id!r} has only {len(chunks)} chunks of {tc.seq_len} tokens; "
             "add documents or lower --seq-len"
         )
-    frozen = {**asdict(config), "pool_id": pool_id, "pool_hash": pool["content_hash"]}
-    h = config_hash(frozen)
-    run_id = f"proxies-{h[:12]}"
-    run_dir = catalog.workspace.artifacts / "runs" / run_id
-    catalog.create_run(
-        "proxies", frozen, h, pool_id=pool_id, artifact_path=str(run_dir), run_id=run_id
-    )
-    budget = config.token_budget or int(round(config.alpha * len(chunks))) * config.seq_len
+    frozen = {**config.frozen(), "pool_id": pool_id, "pool_hash": pool["content_hash"]}
+    budget = tc.token_budget or int(round(tc.alpha * len(chunks))) * tc.seq_len
     total = budget * config.n_models
-    for m in range(config.n_models):
-        out = run_dir / f"model_{m}"
-        if (out / "COMPLETE").exists():
-            progress((m + 1) * budget, total, f"model {m + 1}: already trained, skipped")
-            continue
-        tc = TrainConfig(
-            preset=config.preset,
-            vocab_size=config.vocab_size,
-            seq_len=config.seq_len,
-            alpha=config.alpha,
-            token_budget=config.token_budget,
-            batch_size=config.batch_size,
-            lr=config.lr,
-            seed=config.seed + m,
-            device=config.device,
-        )
+    with catalog.begin_run("proxies", frozen, pool_id=pool_id) as run:
+        for m in range(config.n_models):
+            out = catalog.layout.model_dir(run.run_id, m)
+            if (out / "COMPLETE").exists():
+                progress((m + 1) * budget, total, f"model {m + 1}: already trained, skipped")
+                continue
 
-        def report(done: int, tot: int, msg: str = "", m: int = m) -> None:
-            progress(m * budget + done, total, f"model {m + 1}/{config.n_models}: {msg}")
+            def report(done: int, tot: int, msg: str = "", m: int = m) -> None:
+                progress(m * budget + done, total, f"model {m + 1}/{config.n_models}: {msg}")
 
-        train_proxy(chunks, tc, out, progress=report)
-    catalog.set_run_status(run_id, "done")
-    return run_id
+            train_proxy(chunks, config.for_proxy(m), out, progress=report)
+    return run.run_id
 
 
 def check_pool_unchanged(catalog: Catalog, proxies_run: dict[str, Any]) -> None:
@@ -81,9 +64,9 @@ def check_pool_unchanged(catalog: Catalog, proxies_run: dict[str, Any]) -> None:
 
 
 def model_dirs(catalog: Catalog, run_id: str) -> list[Path]:
-    run = catalog.get_run(run_id)
-    n = int(run["config"]["n_models"])
-    dirs = [Path(run["artifact_path"]) / f"model_{m}" for m in range(n)]
+    """The completed proxy folders of a proxies run, in model order."""
+    n = int(catalog.run(run_id).config["n_models"])
+    dirs = [catalog.layout.model_dir(run_id, m) for m in range(n)]
     missing = [d.name for d in dirs if not (d / "COMPLETE").exists()]
     if missing:
         raise InputError(f"run {run_id} is incomplete ({', '.join(missing)}): rerun `proxy train`")

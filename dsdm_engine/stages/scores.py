@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from data_catalog import atomic
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError, NotFoundError
+from data_catalog.ranks import percentiles, zscores
 from dsdm_engine.progress import ProgressCallback, no_progress
-from dsdm_engine.stages.config import config_hash
 from dsdm_engine.stages.features import target_features
 
 
@@ -24,26 +24,23 @@ def pool_models(catalog: Catalog, features_run_id: str, lambda_rel: float) -> li
     from dsdm_engine.compute.featurize.shards import load_pool_features
     from dsdm_engine.compute.scoring import PoolModel, fit_pool_model
 
-    frun = catalog.get_run(features_run_id)
-    n_models = int(catalog.get_run(frun["config"]["proxies_run_id"])["config"]["n_models"])
+    proxies_run_id = catalog.run(features_run_id).config["proxies_run_id"]
+    n_models = int(catalog.run(proxies_run_id).config["n_models"])
     models = []
     for m in range(n_models):
-        mdir = Path(frun["artifact_path"]) / f"model_{m}"
-        phi, q = load_pool_features(mdir)
+        phi, q = load_pool_features(catalog.layout.model_dir(features_run_id, m))
         if math.isinf(lambda_rel):  # the dot-product limit needs no k × k matrix
             models.append(fit_pool_model(phi, q, lambda_rel=math.inf))
             continue
-        a_path = mdir / f"A_lambda{lambda_rel:g}.npy"
+        a_path = catalog.layout.a_matrix_path(features_run_id, m, lambda_rel)
         meta_path = a_path.with_suffix(".json")
         if a_path.exists() and meta_path.exists():
             lam = json.loads(meta_path.read_text())["lambda_reg"]
             pm = PoolModel(phi, np.asarray(q, np.float64), np.load(a_path), lam)
         else:
             pm = fit_pool_model(phi, q, lambda_rel=lambda_rel)
-            tmp = a_path.with_suffix(".tmp.npy")
-            np.save(tmp, pm.a)
-            tmp.replace(a_path)
-            meta_path.write_text(json.dumps({"lambda_reg": pm.lambda_reg}))
+            atomic.write_npy(a_path, pm.a)
+            atomic.write_json(meta_path, {"lambda_reg": pm.lambda_reg})
         models.append(pm)
     return models
 
@@ -79,25 +76,29 @@ def score_task(
         "lambda_rel": str(lambda_rel),  # "inf" = the dot-product limit (JSON has no Infinity)
         "normalize": normalize,
     }
-    h = config_hash(frozen)
-    run_id = f"scores-{h[:12]}"
-    catalog.create_run(
-        "scores", frozen, h, pool_id=frun["pool_id"], task_id=task["task_id"], run_id=run_id
-    )
-    progress(0, 3, "featurising target examples")
-    targets, _ = target_features(catalog, features_run_id, task["task_id"])
-    progress(1, 3, "scoring")
-    models = pool_models(catalog, features_run_id, lambda_rel)
-    scores = task_scores(models, targets)
-    if normalize == "cosine":
-        scores = scores / np.maximum(feature_norms(models), 1e-12)
-    progress(2, 3, "storing scores")
-    catalog.save_scores(
-        run_id, task["task_id"], frun["pool_id"], catalog.doc_ids(frun["pool_id"]), scores
-    )
-    catalog.set_run_status(run_id, "done")
-    progress(3, 3, "done")
-    return run_id
+    pool_id = frun["pool_id"]
+    with catalog.begin_run(
+        "scores", frozen, pool_id=pool_id, task_id=task["task_id"], with_dir=False
+    ) as run:
+        progress(0, 3, "featurising target examples")
+        targets, _ = target_features(catalog, features_run_id, task["task_id"])
+        progress(1, 3, "scoring")
+        models = pool_models(catalog, features_run_id, lambda_rel)
+        scores = task_scores(models, targets)
+        if normalize == "cosine":
+            scores = scores / np.maximum(feature_norms(models), 1e-12)
+        progress(2, 3, "storing scores")
+        catalog.save_scores(
+            run.run_id,
+            task["task_id"],
+            pool_id,
+            catalog.doc_ids(pool_id),
+            scores,
+            zscores=zscores(scores),
+            percentiles=percentiles(scores),
+        )
+        progress(3, 3, "done")
+    return run.run_id
 
 
 NORMALIZE = ("none", "cosine")

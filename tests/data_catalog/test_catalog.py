@@ -123,7 +123,8 @@ def test_scores_store_zscores_and_percentiles(catalog, jsonl_file):
     df = catalog.scores("run1", "t@v1")
     assert list(df["doc_id"]) == ids
     assert np.allclose(df["zscore"], (np.array([3, -1, 1, 1]) - 1) / np.sqrt(2))
-    assert list(df["percentile"]) == [87.5, 12.5, 50.0, 50.0]
+    # the one definition (data_catalog.ranks): lowest 0, highest 100, ties share their mean rank
+    assert list(df["percentile"]) == [100.0, 0.0, 50.0, 50.0]
     with pytest.raises(ValueError, match="NaN"):
         catalog.save_scores("run1", "t@v1", "p", ids, np.array([1.0, np.nan, 0, 0]))
     assert len(catalog.scores("run1", "t@v1")) == 4  # the failed save replaced nothing

@@ -80,7 +80,7 @@ def test_featurize_dry_run_estimates_before_any_proxy_exists(tmp_path, capsys, j
     docs = jsonl_file([{"text": f"document {i}"} for i in range(50)])
     assert main(["--workspace", ws, "pool", "add", "p", str(docs), "--quiet"]) == 0
     capsys.readouterr()
-    argv = ["--workspace", ws, "featurize", "--pool", "p", "--k", "1024", "--models", "2"]
+    argv = ["--workspace", ws, "featurize", "--pool", "p", "--proj-dim", "1024", "--models", "2"]
     assert main([*argv, "--dry-run", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "50 documents" in out and "2 x small" in out
@@ -97,3 +97,42 @@ def test_bad_selection_options_are_a_one_line_error(tmp_path, capsys, jsonl_file
     assert main([*argv, "--options", "{bad"]) == 2
     assert "--options is not valid JSON" in capsys.readouterr().err
     assert main([*argv, "--options", "[1]"]) == 2
+
+
+def _subparser(parser, *path):
+    for name in path:
+        action = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+        parser = action.choices[name]
+    return parser
+
+
+def test_every_generated_cli_default_is_the_config_default():
+    """A default lives in one place: the stage config. The CLI reads it from there."""
+    import dataclasses
+
+    from dsdm_engine.compute.configs import FeatureConfig, TrainConfig
+    from dsdm_engine.evaluation.subsets import ValidateConfig
+    from dsdm_engine.stages import ProxyConfig
+
+    cases = [
+        (("proxy", "train"), TrainConfig()),
+        (("proxy", "train"), ProxyConfig()),
+        (("featurize",), FeatureConfig()),
+        (("validate",), ValidateConfig()),
+    ]
+    for path, config in cases:
+        parser = _subparser(build_parser(), *path)
+        defaults = {a.dest: a.default for a in parser._actions}
+        for f in dataclasses.fields(config):
+            if f.name == "train":
+                continue
+            assert defaults[f.name] == getattr(config, f.name), (path, f.name)
+
+
+def test_featurize_takes_proj_dim_and_the_deprecated_k(tmp_path, capsys):
+    parser = _subparser(build_parser(), "featurize")
+    assert parser.parse_args(["--proj-dim", "512"]).proj_dim == 512
+    ws = str(tmp_path / "ws")
+    assert main(["--workspace", ws, "featurize", "--pool", "none", "--k", "64", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "--k is deprecated" in err and "pool 'none' not found" in err

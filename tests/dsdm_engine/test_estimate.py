@@ -24,3 +24,10 @@ def test_preset_names_match_the_models_module():
     from dsdm_engine.compute.models import PRESETS
 
     assert estimate.PRESET_NAMES == tuple(PRESETS)
+
+
+def test_output_kinds_match_the_model_output_module():
+    from dsdm_engine.compute.configs import OUTPUT_KINDS
+    from dsdm_engine.compute.model_output import OUTPUT_KINDS as real
+
+    assert tuple(real) == OUTPUT_KINDS

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from dsdm_engine.compute.configs import FeatureConfig
 from dsdm_engine.compute.featurize import (
     Batch,
-    FeaturizeConfig,
     featurize_pool,
     featurize_targets,
     load_pool_features,
@@ -68,9 +68,9 @@ def test_projection_preserves_norms_in_expectation():
 
 @pytest.mark.parametrize("output", ["margin", "logprob"])
 def test_fast_equals_exact_reference_on_padded_variable_length_batch(model, output):
-    cfg = FeaturizeConfig(method="fast", k=128, proj_seed=3, output=output)
+    cfg = FeatureConfig(method="fast", proj_dim=128, proj_seed=3, output=output)
     fast = make_featurizer(model, cfg)
-    exact = make_featurizer(model, FeaturizeConfig(**{**cfg.__dict__, "method": "exact"}))
+    exact = make_featurizer(model, FeatureConfig(**{**cfg.__dict__, "method": "exact"}))
     b = padded_batch()
     f1, q1 = fast.featurize(b)
     f2, q2 = exact.featurize(b)
@@ -90,7 +90,7 @@ def test_fast_exact_structured_projection_agrees_with_dense(model):
 
 
 def test_padding_does_not_change_an_examples_features(model):
-    fast = make_featurizer(model, FeaturizeConfig(k=128))
+    fast = make_featurizer(model, FeatureConfig(proj_dim=128))
     b = padded_batch()
     full, _ = fast.featurize(b)
     alone, _ = fast.featurize(
@@ -101,8 +101,8 @@ def test_padding_does_not_change_an_examples_features(model):
 
 def test_trak_featurizer_runs_with_the_same_q(model):
     b = padded_batch()
-    f, q = make_featurizer(model, FeaturizeConfig(method="trak", k=32)).featurize(b)
-    _, q_fast = make_featurizer(model, FeaturizeConfig(k=32)).featurize(b)
+    f, q = make_featurizer(model, FeatureConfig(method="trak", proj_dim=32)).featurize(b)
+    _, q_fast = make_featurizer(model, FeatureConfig(proj_dim=32)).featurize(b)
     assert f.shape == (5, 32) and np.isfinite(f).all()
     np.testing.assert_allclose(q, q_fast, rtol=1e-5)
 
@@ -115,7 +115,7 @@ def test_trak_path_features_are_exact_gradients_through_trak_projector(model):
     trak's own projector then reproduces the trak featuriser's output.
     """
     b = padded_batch()
-    trak = make_featurizer(model, FeaturizeConfig(method="trak", k=32))
+    trak = make_featurizer(model, FeatureConfig(method="trak", proj_dim=32))
     trak = getattr(trak, "inner", trak)
     feats, _ = trak.featurize(b)
     t = trak.traker
@@ -136,9 +136,9 @@ def test_trak_path_features_are_exact_gradients_through_trak_projector(model):
 
 def test_projection_seed_reproduces_and_changes_features(model):
     b = padded_batch()
-    a = make_featurizer(model, FeaturizeConfig(k=64, proj_seed=7)).featurize(b)[0]
-    again = make_featurizer(model, FeaturizeConfig(k=64, proj_seed=7)).featurize(b)[0]
-    other = make_featurizer(model, FeaturizeConfig(k=64, proj_seed=8)).featurize(b)[0]
+    a = make_featurizer(model, FeatureConfig(proj_dim=64, proj_seed=7)).featurize(b)[0]
+    again = make_featurizer(model, FeatureConfig(proj_dim=64, proj_seed=7)).featurize(b)[0]
+    other = make_featurizer(model, FeatureConfig(proj_dim=64, proj_seed=8)).featurize(b)[0]
     assert np.array_equal(a, again) and not np.allclose(a, other)
 
 
@@ -146,7 +146,7 @@ POOL = np.random.default_rng(1).integers(2, V, (37, T)).astype(np.int32)
 
 
 def test_resumed_featurisation_is_bit_identical(model, tmp_path):
-    fz = make_featurizer(model, FeaturizeConfig(k=64))
+    fz = make_featurizer(model, FeatureConfig(proj_dim=64))
     ref_f, ref_q = featurize_pool(fz, POOL, tmp_path / "ref", shard_size=8, batch_size=3)
     ref_f = np.array(ref_f)
 
@@ -180,7 +180,7 @@ def test_resumed_featurisation_is_bit_identical(model, tmp_path):
 
 
 def test_resume_refuses_a_folder_with_other_settings(model, tmp_path):
-    fz = make_featurizer(model, FeaturizeConfig(k=64))
+    fz = make_featurizer(model, FeatureConfig(proj_dim=64))
     featurize_pool(fz, POOL, tmp_path / "x", shard_size=16, meta={"model": "a"})
     with pytest.raises(ValueError, match="model"):
         featurize_pool(fz, POOL, tmp_path / "x", shard_size=16, meta={"model": "b"})
@@ -188,7 +188,7 @@ def test_resume_refuses_a_folder_with_other_settings(model, tmp_path):
 
 def test_featurize_targets_matches_batches(model):
     b = padded_batch()
-    fz = make_featurizer(model, FeaturizeConfig(k=64))
+    fz = make_featurizer(model, FeatureConfig(proj_dim=64))
     f, q = featurize_targets(
         fz, b.input_ids.numpy(), b.loss_mask.numpy(), b.attention_mask.numpy(), batch_size=2
     )

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from dsdm_engine.compute.featurize import Batch, FeaturizeConfig, make_featurizer
+from dsdm_engine.compute.configs import FeatureConfig
+from dsdm_engine.compute.featurize import Batch, make_featurizer
 from dsdm_engine.compute.models import build_model
 
 pytestmark = pytest.mark.gpu
@@ -33,11 +34,11 @@ def _batch(device):
 
 
 def test_fast_equals_exact_and_cpu_on_cuda():
-    cfg = FeaturizeConfig(method="fast", k=256, proj_seed=1)
+    cfg = FeatureConfig(method="fast", proj_dim=256, proj_seed=1)
     cpu_model = build_model("tiny", vocab_size=V, seq_len=T, seed=2)
     gpu_model = build_model("tiny", vocab_size=V, seq_len=T, seed=2, device="cuda")
     fast = make_featurizer(gpu_model, cfg)
-    exact = make_featurizer(gpu_model, FeaturizeConfig(**{**cfg.__dict__, "method": "exact"}))
+    exact = make_featurizer(gpu_model, FeatureConfig(**{**cfg.__dict__, "method": "exact"}))
     f_gpu, q_gpu = fast.featurize(_batch("cuda"))
     f_exact, _ = exact.featurize(_batch("cuda"))
     f_cpu, q_cpu = make_featurizer(cpu_model, cfg).featurize(_batch("cpu"))
@@ -68,9 +69,11 @@ def test_pipeline_end_to_end_on_cuda(tmp_path):
     cat = Catalog.open(tmp_path / "ws")
     ingest(cat, "p", [str(path)])
     add_target_task(cat, "t", [("bake", " flour sauce"), ("goal", " team match")], origin="t")
-    cfg = stages.ProxyConfig(n_models=2, preset="tiny", vocab_size=300, seq_len=32, device="cuda")
+    cfg = stages.ProxyConfig.make(
+        n_models=2, preset="tiny", vocab_size=300, seq_len=32, device="cuda"
+    )
     proxies = stages.train_proxies(cat, "p", cfg)
-    feats = stages.featurize(cat, proxies, stages.FeatureConfig(k=512, device="cuda"))
+    feats = stages.featurize(cat, proxies, stages.FeatureConfig(proj_dim=512, device="cuda"))
     scores = stages.score_task(cat, feats, "t")
     assert np.isfinite(cat.scores(scores, "t@v1")["score"]).all()
     sid = stages.run_selection(cat, "dsdm", "p", task_ref="t", rule=SelectionRule(k=10))

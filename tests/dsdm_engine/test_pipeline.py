@@ -47,9 +47,9 @@ def scored(tmp_path_factory):
         for _ in range(16)
     ]
     add_target_task(cat, "cook", examples, origin="test")
-    pcfg = stages.ProxyConfig(n_models=2, preset="tiny", vocab_size=300, seq_len=32)
+    pcfg = stages.ProxyConfig.make(n_models=2, preset="tiny", vocab_size=300, seq_len=32)
     proxies = stages.train_proxies(cat, "p", pcfg)
-    features = stages.featurize(cat, proxies, stages.FeatureConfig(k=128, shard_size=64))
+    features = stages.featurize(cat, proxies, stages.FeatureConfig(proj_dim=128, shard_size=64))
     scores = stages.score_task(cat, features, "cook")
     return cat, proxies, features, scores
 
@@ -74,10 +74,10 @@ def test_reruns_resume_instead_of_recomputing(scored):
     phi_path = f"{run['artifact_path']}/model_0/features.npy"
     before = np.load(phi_path).copy()
     calls = []
-    cfg = stages.ProxyConfig(n_models=2, preset="tiny", vocab_size=300, seq_len=32)
+    cfg = stages.ProxyConfig.make(n_models=2, preset="tiny", vocab_size=300, seq_len=32)
     assert stages.train_proxies(cat, "p", cfg, lambda d, t, m="": calls.append(m)) == proxies
     assert all("skipped" in m for m in calls if "model" in m)
-    again = stages.featurize(cat, proxies, stages.FeatureConfig(k=128, shard_size=64))
+    again = stages.featurize(cat, proxies, stages.FeatureConfig(proj_dim=128, shard_size=64))
     assert again == features
     assert np.array_equal(np.load(phi_path), before)
 
@@ -162,4 +162,4 @@ def test_a_pool_changed_after_training_is_refused(scored, tmp_path):
     extra.write_text(json.dumps({"text": "a brand new document about soup"}) + "\n")
     ingest(cat, "p", [str(extra)], append=True)
     with pytest.raises(InputError, match="changed since proxies"):
-        stages.featurize(cat, proxies, stages.FeatureConfig(k=128, shard_size=64))
+        stages.featurize(cat, proxies, stages.FeatureConfig(proj_dim=128, shard_size=64))

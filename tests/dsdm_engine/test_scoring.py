@@ -4,19 +4,18 @@ import numpy as np
 import pytest
 import torch
 
-from dsdm_engine.compute.featurize import FeaturizeConfig, featurize_targets, make_featurizer
+from data_catalog.ranks import percentiles, spearman, zscores
+from dsdm_engine.compute.configs import FeatureConfig, TrainConfig
+from dsdm_engine.compute.featurize import featurize_targets, make_featurizer
 from dsdm_engine.compute.featurize.trak_path import make_traker
 from dsdm_engine.compute.models import build_model
 from dsdm_engine.compute.scoring import (
     example_scores,
     fit_pool_model,
-    percentiles,
-    spearman,
     task_scores,
     top_overlap,
-    zscores,
 )
-from dsdm_engine.compute.training import TrainConfig, load_proxy, train_proxy
+from dsdm_engine.compute.training import load_proxy, train_proxy
 
 V, T = 300, 16
 
@@ -120,7 +119,7 @@ def toy(tmp_path_factory):
 @pytest.mark.parametrize("output", ["margin", "logprob"])
 def test_a_duplicate_of_a_target_example_scores_highest_and_positive(toy, output):
     model, pool, targets, loss = toy
-    fz = make_featurizer(model, FeaturizeConfig(k=512, output=output))
+    fz = make_featurizer(model, FeatureConfig(proj_dim=512, output=output))
     phi, q = featurize_targets(fz, pool, np.ones_like(pool, dtype=bool))
     t_phi, _ = featurize_targets(fz, targets, loss)
     pm = fit_pool_model(phi, q, lambda_rel=1.0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dsdm_engine.evaluation.metrics import spearman
+from data_catalog.ranks import spearman
 from dsdm_engine.selectors import PoolView, SelectionRule, get_selector
 from dsdm_engine.selectors.classifier import SparseRows, _adam_logistic, fit_logistic
 from dsdm_engine.selectors.dsir import DsirSelector

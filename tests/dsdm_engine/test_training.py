@@ -4,13 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from dsdm_engine.compute.training import (
-    TrainConfig,
-    checkpoint_sha256,
-    load_proxy,
-    subset_mask,
-    train_proxy,
-)
+from data_catalog.errors import InputError
+from dsdm_engine.compute.configs import TrainConfig
+from dsdm_engine.compute.training import checkpoint_sha256, load_proxy, subset_mask, train_proxy
 from dsdm_engine.progress import Cancelled
 
 CHUNKS = np.random.default_rng(0).integers(0, 300, (64, 32)).astype(np.int32)
@@ -28,9 +24,11 @@ CFG = TrainConfig(
 def test_config_is_validated_frozen_and_hashed():
     assert CFG.config_hash() == TrainConfig(**CFG.__dict__).config_hash()
     assert CFG.config_hash() != TrainConfig(**{**CFG.__dict__, "seed": 6}).config_hash()
-    for bad in ({"alpha": 0.0}, {"preset": "nope"}, {"device": "tpu"}, {"token_budget": 0}):
-        with pytest.raises(ValueError):
-            TrainConfig(**{**CFG.__dict__, **bad})
+    bad_cases = {"alpha": 0.0, "preset": "nope", "device": "tpu", "token_budget": 0}
+    for field, value in bad_cases.items():
+        flag = "--" + field.replace("_", "-")
+        with pytest.raises(InputError, match=flag):  # the message names the flag
+            TrainConfig(**{**CFG.__dict__, field: value})
     with pytest.raises(AttributeError):
         CFG.seed = 1  # frozen
 

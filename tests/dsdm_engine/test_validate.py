@@ -109,11 +109,11 @@ def tiny_scored(tmp_path_factory):
     ingest(cat, "p", [str(path)])
     ex = [(" ".join(rng.sample(words, 4)), " " + " ".join(rng.sample(words, 2))) for _ in range(8)]
     add_target_task(cat, "t", ex, origin="test")
-    pcfg = stages.ProxyConfig(
+    pcfg = stages.ProxyConfig.make(
         n_models=1, preset="tiny", vocab_size=300, seq_len=32, token_budget=4096
     )
     proxies = stages.train_proxies(cat, "p", pcfg)
-    features = stages.featurize(cat, proxies, stages.FeatureConfig(k=64, shard_size=64))
+    features = stages.featurize(cat, proxies, stages.FeatureConfig(proj_dim=64, shard_size=64))
     stages.score_task(cat, features, "t")
     return cat
 

@@ -1,15 +1,11 @@
 """Gradient featurisers (fast factorised, exact reference, trak library) and sharded pool runs.
 
-Public entry points: `FeaturizeConfig`, `make_featurizer`, `featurize_pool`, `featurize_targets`,
+Public entry points: `FeatureConfig`, `make_featurizer`, `featurize_pool`, `featurize_targets`,
 `load_pool_features`, `run_shard` (the unit a distributed executor calls).
 """
 
-from dsdm_engine.compute.featurize.base import (
-    FEATURIZERS,
-    Batch,
-    FeaturizeConfig,
-    Featurizer,
-)
+from dsdm_engine.compute.configs import FEATURIZERS, FeatureConfig
+from dsdm_engine.compute.featurize.base import Batch, Featurizer
 from dsdm_engine.compute.featurize.registry import make_featurizer
 from dsdm_engine.compute.featurize.shards import (
     featurize_pool,
@@ -21,7 +17,7 @@ from dsdm_engine.compute.featurize.shards import (
 __all__ = [
     "FEATURIZERS",
     "Batch",
-    "FeaturizeConfig",
+    "FeatureConfig",
     "Featurizer",
     "featurize_pool",
     "featurize_targets",

@@ -7,45 +7,11 @@ projection: the oracle) and ``trak`` (the trak library's gradient computer and p
 
 from __future__ import annotations
 
-import hashlib
-import json
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-
-from dsdm_engine.compute.model_output import check_output_kind
-
-FEATURIZERS: tuple[str, ...] = ("fast", "exact", "trak")
-
-
-@dataclass(frozen=True)
-class FeaturizeConfig:
-    """How to featurise: method, projection size and seed, model output, batching."""
-
-    method: str = "fast"
-    k: int = 16384  # measured: seed-to-seed stability needs large k (scoring.DEFAULT_K)
-    proj_seed: int = 0
-    output: str = "margin"
-    batch_size: int = 16
-    shard_size: int = 1024
-
-    def __post_init__(self) -> None:
-        if self.method not in FEATURIZERS:
-            raise ValueError(f"unknown featuriser {self.method!r}; known: {', '.join(FEATURIZERS)}")
-        check_output_kind(self.output)
-        for name in ("k", "batch_size", "shard_size"):
-            if int(getattr(self, name)) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.proj_seed < 0:
-            raise ValueError("proj_seed must be >= 0")
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    def config_hash(self) -> str:
-        return hashlib.sha256(self.to_json().encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -65,7 +31,8 @@ class Batch:
         device: str | torch.device = "cpu",
     ) -> Batch:
         """Pool chunks need only ids (every token carries loss); targets pass their masks."""
-        ids = torch.as_tensor(np.asarray(input_ids), dtype=torch.long, device=device)
+        # a copy: pool rows may be a read-only memmap, which torch cannot share safely
+        ids = torch.as_tensor(np.array(input_ids), dtype=torch.long, device=device)
         att = (
             torch.ones_like(ids)
             if attention_mask is None

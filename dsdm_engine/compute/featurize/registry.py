@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import torch
 
-from dsdm_engine.compute.featurize.base import FEATURIZERS, FeaturizeConfig, Featurizer
+from dsdm_engine.compute.configs import FEATURIZERS, FeatureConfig
+from dsdm_engine.compute.featurize.base import Featurizer
 
 
-def make_featurizer(model: torch.nn.Module, config: FeaturizeConfig) -> Featurizer:
+def make_featurizer(model: torch.nn.Module, config: FeatureConfig) -> Featurizer:
     """Registry: build the featuriser `config.method` names for this model (on its device)."""
     if config.method == "fast":
         from dsdm_engine.compute.featurize.fast import FastFeaturizer
 
-        return FastFeaturizer(model, k=config.k, seed=config.proj_seed, output=config.output)
+        return FastFeaturizer(model, k=config.proj_dim, seed=config.proj_seed, output=config.output)
     if config.method == "exact":
         from dsdm_engine.compute.featurize.exact import ExactFeaturizer
 
-        return ExactFeaturizer(model, k=config.k, seed=config.proj_seed, output=config.output)
+        return ExactFeaturizer(
+            model, k=config.proj_dim, seed=config.proj_seed, output=config.output
+        )
     if config.method == "trak":
         from dsdm_engine.compute.featurize.trak_path import TrakFeaturizer
 
-        return TrakFeaturizer(model, k=config.k, seed=config.proj_seed, output=config.output)
+        return TrakFeaturizer(model, k=config.proj_dim, seed=config.proj_seed, output=config.output)
     raise ValueError(f"unknown featuriser {config.method!r}; known: {', '.join(FEATURIZERS)}")

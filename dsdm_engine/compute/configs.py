@@ -1,0 +1,120 @@
+"""The frozen, validated configs of the compute layer: a proxy's training recipe and a
+featurisation. Torch-free on purpose: the CLI builds its options from these dataclasses (every
+default is written once, here) and must start without importing torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+
+from data_catalog.errors import InputError
+
+# The names of `models.PRESETS` and `model_output.OUTPUT_KINDS`, repeated here so that no torch
+# import is needed to validate a config; tests check that they agree.
+PRESET_NAMES = ("tiny", "small", "medium", "125m")
+OUTPUT_KINDS = ("margin", "logprob")
+FEATURIZERS: tuple[str, ...] = ("fast", "exact", "trak")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a proxy. ``token_budget`` None = one pass over the subset."""
+
+    preset: str = field(default="small", metadata={"help": "tiny | small | medium | 125m"})
+    vocab_size: int = field(default=4096, metadata={"help": "BPE vocabulary trained on the pool"})
+    seq_len: int = field(default=128, metadata={"help": "tokens per training chunk"})
+    alpha: float = field(default=0.5, metadata={"help": "subset fraction per proxy"})
+    token_budget: int | None = field(
+        default=None, metadata={"help": "training tokens per proxy (default: one pass)"}
+    )
+    batch_size: int = field(default=16, metadata={"help": "sequences per step"})
+    lr: float = field(default=3e-3, metadata={"help": "peak AdamW learning rate"})
+    weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay"})
+    warmup_frac: float = field(default=0.05, metadata={"help": "warm-up share of the steps"})
+    seed: int = field(default=0, metadata={"help": "subset, order and init seed (+m per proxy)"})
+    device: str = field(
+        default="auto", metadata={"help": "auto | cpu | cuda", "choices": ("auto", "cpu", "cuda")}
+    )
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESET_NAMES:
+            raise InputError(f"unknown --preset {self.preset!r}; known: {', '.join(PRESET_NAMES)}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise InputError(f"unknown --device {self.device!r}; known: auto, cpu, cuda")
+        if not 0.0 < self.alpha <= 1.0:
+            raise InputError(f"--alpha must be in (0, 1], got {self.alpha}")
+        if self.vocab_size < 2 or self.seq_len < 2 or self.batch_size < 1:
+            raise InputError("--vocab-size and --seq-len must be >= 2, --batch-size >= 1")
+        if self.token_budget is not None and self.token_budget <= 0:
+            raise InputError("--token-budget must be positive (or omitted for one pass)")
+        if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.warmup_frac < 1:
+            raise InputError("--lr > 0, --weight-decay >= 0 and 0 <= --warmup-frac < 1 required")
+        if self.seed < 0:
+            raise InputError("--seed must be >= 0")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    def config_hash(self) -> str:
+        """Stable sha256 of the JSON form: names runs and their artifact folders."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How to featurise: method, projection size and seed, model output, batching, device.
+
+    One config for the whole featurisation; `for_proxy(m)` gives proxy m its own projection
+    seed (averaging over proxies then cancels projection noise), and pool and targets of a proxy
+    always use the same one.
+    """
+
+    method: str = field(
+        default="fast", metadata={"help": "fast | exact | trak", "choices": FEATURIZERS}
+    )
+    proj_dim: int = field(
+        default=16384,
+        metadata={"help": "projection dimensions per proxy (--k is a deprecated alias)"},
+    )
+    proj_seed: int = field(default=0, metadata={"help": "projection seed (+1000·m for proxy m)"})
+    output: str = field(
+        default="margin",
+        metadata={"help": "model output: margin | logprob", "choices": ("margin", "logprob")},
+    )
+    batch_size: int = field(default=16, metadata={"help": "sequences per batch"})
+    shard_size: int = field(default=1024, metadata={"help": "rows per resumable shard"})
+    device: str = field(
+        default="auto", metadata={"help": "auto | cpu | cuda", "choices": ("auto", "cpu", "cuda")}
+    )
+
+    def __post_init__(self) -> None:
+        if self.method not in FEATURIZERS:
+            raise InputError(f"unknown --method {self.method!r}; known: {', '.join(FEATURIZERS)}")
+        if self.output not in OUTPUT_KINDS:
+            raise InputError(f"unknown --output {self.output!r}; known: {', '.join(OUTPUT_KINDS)}")
+        for name in ("proj_dim", "batch_size", "shard_size"):
+            if int(getattr(self, name)) <= 0:
+                flag = "--" + name.replace("_", "-")
+                raise InputError(f"{flag} must be positive, not {getattr(self, name)}")
+        if self.proj_seed < 0:
+            raise InputError(f"--proj-seed must be >= 0, not {self.proj_seed}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise InputError(f"unknown --device {self.device!r}; known: auto, cpu, cuda")
+
+    def for_proxy(self, m: int) -> FeatureConfig:
+        """Proxy m's settings: its own projection seed, everything else shared."""
+        return replace(self, proj_seed=self.proj_seed + PROJ_SEED_STRIDE * m)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+# each proxy's projection seed is proj_seed + 1000·m (bench/featurize.py seeds the same way)
+PROJ_SEED_STRIDE = 1000
