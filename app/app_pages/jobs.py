@@ -4,9 +4,10 @@ ETA), log and failure reason; cancel it. Jobs outlive page reloads and run while
 import streamlit as st
 
 from app.job_board import job_board
-from app.state import query, user_errors, workspace_root
+from app.state import catalog, query, user_errors, workspace_root
 from dsdm_engine.cli import launch as launcher
-from dsdm_engine.selectors import available_selectors
+from dsdm_engine.selectors import SelectionRule, available_selectors
+from dsdm_engine.stages.selection import check_selection
 
 st.title("Jobs")
 pools = list(query("catalog.list_pools")["pool_id"])
@@ -29,12 +30,8 @@ st.caption(
 )
 if go:
     with user_errors():
-        if stage == "select" and pool:
-            n_docs = int(query("catalog.get_pool", pool)["n_docs"])
-            if k > n_docs:
-                raise ValueError(
-                    f"{k:,} documents to select: more than pool {pool} has ({n_docs:,})"
-                )
+        if stage == "select":  # the engine's own checks, before anything is launched
+            check_selection(catalog(), method, pool, target, SelectionRule(k=int(k)))
         args = launcher.stage_args(
             stage, pool=pool, target=target, method=method, k=int(k), seed=int(seed), extra=extra
         )

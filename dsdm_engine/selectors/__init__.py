@@ -6,7 +6,7 @@ Usage: `get_selector("dsir").select(pool, target_texts, SelectionRule(k=1000), s
 
 from dsdm_engine.selectors.base import PoolView, Scored, Selector
 from dsdm_engine.selectors.registry import SELECTORS, available_selectors, get_selector
-from dsdm_engine.selectors.rules import SelectionRule
+from dsdm_engine.selectors.rules import SelectionRule, check_rule
 
 __all__ = [
     "SELECTORS",
@@ -15,5 +15,6 @@ __all__ = [
     "SelectionRule",
     "Selector",
     "available_selectors",
+    "check_rule",
     "get_selector",
 ]

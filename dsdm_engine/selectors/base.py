@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,7 +22,31 @@ from data_catalog.records import Selection
 from dsdm_engine.selectors.pool_view import PoolView
 from dsdm_engine.selectors.rules import SelectionRule, check_rule, rank
 
-__all__ = ["PoolView", "Scored", "Selector", "check_seed", "check_target", "rng_for"]
+__all__ = [
+    "CatalogInputs",
+    "PoolView",
+    "Scored",
+    "Selector",
+    "check_seed",
+    "check_target",
+    "rng_for",
+]
+
+
+@dataclass(frozen=True)
+class CatalogInputs:
+    """What a selector may take from the catalog, gathered by the selection stage.
+
+    `options`: the user's constructor options; `embeddings_path`: the pool's MiniLM cache;
+    `mix_scores()`: the z-scored DsDm scores of the target (or mix), computed only if called.
+    """
+
+    pool_id: str
+    task_id: str | None
+    options: dict[str, Any]
+    embeddings_path: Path
+    mix_scores: Callable[[], tuple[np.ndarray, dict[str, Any]]]
+    pool_ids: Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -75,7 +100,14 @@ class Selector(ABC):
 
     name: ClassVar[str]
     default_mode: ClassVar[str] = "top_k"
-    needs_target: ClassVar[bool] = True
+    needs_target: ClassVar[bool] = True  # `select` needs target texts
+    needs_task: ClassVar[bool] = True  # the stage must be given a target task (or a mix)
+
+    @classmethod
+    def from_catalog(cls, inputs: CatalogInputs) -> tuple[Selector, dict[str, Any]]:
+        """Build the selector from what the stage gathered in the catalog; return it and any
+        extra params to store with the selection. The one hook a new selector may override."""
+        return cls(**inputs.options), {}
 
     @abstractmethod
     def score(self, pool: PoolView, target: Sequence[str], seed: int) -> Scored:

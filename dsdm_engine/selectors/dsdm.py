@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from dsdm_engine.selectors.base import PoolView, Scored, Selector
+from dsdm_engine.selectors.base import CatalogInputs, PoolView, Scored, Selector
 
 
 class DsdmSelector(Selector):
@@ -21,6 +21,11 @@ class DsdmSelector(Selector):
 
     name = "dsdm"
     needs_target = False
+
+    @classmethod
+    def from_catalog(cls, inputs: CatalogInputs) -> tuple[Selector, dict[str, Any]]:
+        scores, used = inputs.mix_scores()  # the target's (or mix's) stored DsDm z-scores
+        return cls(scores=scores, score_ids=inputs.pool_ids), {"targets": used}
 
     def __init__(self, scores: np.ndarray, score_ids: Sequence[str] | None = None) -> None:
         """`scores[i]` belongs to pool row i; pass `score_ids` to check that alignment."""

@@ -24,7 +24,7 @@ from dsdm_engine.compute.embeddings import (
     cached_embeddings,
     normalize_rows,
 )
-from dsdm_engine.selectors.base import PoolView, Scored, Selector
+from dsdm_engine.selectors.base import CatalogInputs, PoolView, Scored, Selector
 
 VARIANTS = ("centroid", "knn")
 
@@ -53,6 +53,11 @@ class EmbeddingSelector(Selector):
     """Top-k by embedding similarity to the target examples."""
 
     name = "embedding"
+
+    @classmethod
+    def from_catalog(cls, inputs: CatalogInputs) -> tuple[Selector, dict[str, Any]]:
+        """The pool's MiniLM embeddings are cached in the workspace and shared."""
+        return cls(**{"cache_path": str(inputs.embeddings_path), **inputs.options}), {}
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ class RandomSelector(Selector):
 
     name = "random"
     needs_target = False
+    needs_task = False
 
     def score(self, pool: PoolView, target: Sequence[str], seed: int) -> Scored:
         return Scored(rng_for(seed, "random").random(len(pool)))

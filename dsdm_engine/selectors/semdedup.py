@@ -18,7 +18,7 @@ import faiss
 import numpy as np
 
 from dsdm_engine.compute.embeddings import EmbedFn, MiniLMEmbedder, cached_embeddings
-from dsdm_engine.selectors.base import PoolView, Scored, Selector, rng_for
+from dsdm_engine.selectors.base import CatalogInputs, PoolView, Scored, Selector, rng_for
 
 
 def kmeans_labels(
@@ -70,6 +70,12 @@ class SemDedupSelector(Selector):
 
     name = "semdedup"
     needs_target = False
+    needs_task = False
+
+    @classmethod
+    def from_catalog(cls, inputs: CatalogInputs) -> tuple[Selector, dict[str, Any]]:
+        """The pool's MiniLM embeddings are cached in the workspace and shared."""
+        return cls(**{"cache_path": str(inputs.embeddings_path), **inputs.options}), {}
 
     def __init__(
         self,

@@ -18,7 +18,12 @@ from dsdm_engine.stages.scores import (
     pool_models,
     score_task,
 )
-from dsdm_engine.stages.selection import dsdm_mix_scores, pool_view, run_selection
+from dsdm_engine.stages.selection import (
+    check_selection,
+    dsdm_mix_scores,
+    pool_view,
+    run_selection,
+)
 from dsdm_engine.stages.tokens import TokenData, prepare_tokens
 
 __all__ = [
@@ -26,6 +31,7 @@ __all__ = [
     "FeatureConfig",
     "ProxyConfig",
     "TokenData",
+    "check_selection",
     "config_hash",
     "dsdm_mix_scores",
     "example_drilldown",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -11,19 +12,21 @@ from data_catalog.errors import InputError
 from dsdm_engine.stages.scores import latest_scores_run
 
 
-def pool_view(catalog: Catalog, pool_id: str) -> Any:
-    """The pool as selectors see it (ids, texts, sources, token counts) in pool order."""
+def pool_view(catalog: Catalog, pool_id: str, texts: bool = True) -> Any:
+    """The pool as selectors see it (ids, texts, sources, token counts) in pool order;
+    `texts=False` leaves the texts empty (enough for checking a rule, and much cheaper)."""
     from dsdm_engine.selectors import PoolView
 
-    ids, texts, sources, n_tokens = [], [], [], []
-    for df in catalog.iter_documents(pool_id, columns="doc_id, text, source, n_words, n_tokens"):
+    ids, all_texts, sources, n_tokens = [], [], [], []
+    cols = "doc_id, source, n_words, n_tokens" + (", text" if texts else "")
+    for df in catalog.iter_documents(pool_id, columns=cols):
         ids += list(df["doc_id"])
-        texts += list(df["text"])
+        all_texts += list(df["text"]) if texts else [""] * len(df)
         sources += list(df["source"])
         tok = df["n_tokens"].fillna(df["n_words"]).astype("int64")
         n_tokens.append(tok.to_numpy())
     counts = np.concatenate(n_tokens) if n_tokens else np.zeros(0, np.int64)
-    return PoolView(ids, texts, sources, counts)
+    return PoolView(ids, all_texts, sources, counts)
 
 
 def dsdm_mix_scores(
@@ -43,6 +46,46 @@ def dsdm_mix_scores(
     return total / sum(abs(w) for w in weights.values()), used
 
 
+def _selector_class(method: str) -> Any:
+    from dsdm_engine.selectors import SELECTORS, available_selectors
+
+    if method not in SELECTORS:
+        raise InputError(
+            f"unknown selection method {method!r}; known: {', '.join(available_selectors())}"
+        )
+    return SELECTORS[method]
+
+
+def check_selection(
+    catalog: Catalog,
+    method: str,
+    pool_id: str,
+    task_ref: str | None = None,
+    rule: Any = None,
+    mix: dict[str, float] | None = None,
+) -> Any:
+    """Every check that can fail before any scoring, cheapest first; returns the effective rule
+    (the pool's exclusion list merged in). The app calls it before launching a selection job."""
+    from dsdm_engine.selectors import SelectionRule, check_rule
+
+    cls = _selector_class(method)
+    catalog.get_pool(pool_id)  # NotFoundError naming the known pools
+    task = catalog.get_target_task(task_ref) if task_ref else None
+    if cls.needs_task and task is None and not mix:
+        raise InputError(f"method {method!r} needs a target task (--target or --mix)")
+    for ref in [task["task_id"]] if (method == "dsdm" and task and not mix) else list(mix or ()):
+        latest_scores_run(catalog, ref, pool_id)  # NotFoundError: run `dsdm score` first
+    rule = rule or SelectionRule(k=100)
+    excluded = catalog.exclusions(pool_id)
+    if excluded:
+        rule = replace(rule, exclude=tuple(sorted(set(rule.exclude) | set(excluded))))
+    try:
+        check_rule(pool_view(catalog, pool_id, texts=False), rule)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    return rule
+
+
 def run_selection(
     catalog: Catalog,
     method: str,
@@ -56,46 +99,28 @@ def run_selection(
     name: str | None = None,
 ) -> str:
     """Run one selector on a pool (and target), honour the pool's exclusion list, store it."""
-    from dsdm_engine.selectors import SelectionRule, available_selectors, get_selector
+    from dsdm_engine.selectors.base import CatalogInputs
 
-    if method not in available_selectors():
-        raise InputError(
-            f"unknown selection method {method!r}; known: {', '.join(available_selectors())}"
-        )
-    rule = rule or SelectionRule(k=100)
-    options = dict(options or {})
+    rule = check_selection(catalog, method, pool_id, task_ref, rule, mix)
     pool = pool_view(catalog, pool_id)
-    excluded = catalog.exclusions(pool_id)
-    if excluded:
-        from dataclasses import replace
-
-        rule = replace(rule, exclude=tuple(sorted(set(rule.exclude) | set(excluded))))
     task = catalog.get_target_task(task_ref) if task_ref else None
-    target: list[str] = []
-    if task is not None:
-        target = [
-            e.prompt + e.completion for e in catalog.target_examples(task["task_id"], "selection")
-        ]
-    extra: dict[str, Any] = {}
-    if method == "dsdm":
-        weights = mix or ({task["task_id"]: 1.0} if task else {})
-        scores, extra = dsdm_mix_scores(catalog, pool_id, weights)
-        options["scores"] = scores
-        options["score_ids"] = pool.ids
-    elif method in ("embedding", "semdedup") and "cache_path" not in options:
-        options["cache_path"] = str(
-            catalog.workspace.artifacts / "embeddings" / f"{pool_id}-minilm.npy"
-        )
+    task_id = task["task_id"] if task else None
+    examples = catalog.target_examples(task_id, "selection") if task_id else []
+    target = [e.prompt + e.completion for e in examples]
+    inputs = CatalogInputs(
+        pool_id=pool_id,
+        task_id=task_id,
+        options=dict(options or {}),
+        embeddings_path=catalog.layout.embeddings_path(pool_id),
+        mix_scores=lambda: dsdm_mix_scores(catalog, pool_id, mix or {task_id: 1.0}),
+        pool_ids=pool.ids,
+    )
     try:
-        selector = get_selector(method, **options)
+        selector, extra = _selector_class(method).from_catalog(inputs)
         sel = selector.select(pool, target, rule, seed=seed)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     if extra:
-        from dataclasses import replace
-
-        sel = replace(sel, params={**sel.params, "targets": extra})
+        sel = replace(sel, params={**sel.params, **extra})
     overrides = {"include": list(rule.include), "exclude": list(rule.exclude)}
-    return catalog.save_selection(
-        pool_id, sel, task_id=task["task_id"] if task else None, name=name, overrides=overrides
-    )
+    return catalog.save_selection(pool_id, sel, task_id=task_id, name=name, overrides=overrides)

@@ -129,7 +129,18 @@ def test_jobs_page_refuses_k_larger_than_the_pool(tiny_workspace: Catalog):
     at = open_page("jobs")
     at.number_input[0].set_value(25)  # the pool has 24 documents
     at.button[0].click().run()
-    assert "more than pool tiny has" in " ".join(texts(ok(at).error))
+    assert "larger than the pool" in " ".join(texts(ok(at).error))
+    logs = tiny_workspace.workspace.artifacts / "logs"
+    assert not logs.exists() or not list(logs.glob("*.json"))  # nothing launched
+
+
+def test_jobs_page_checks_selections_with_the_engine_including_exclusions(tiny_workspace):
+    ids = tiny_workspace.doc_ids("tiny")
+    tiny_workspace.add_exclusions("tiny", ids[:6], "test")  # 18 documents left to select
+    at = open_page("jobs")
+    at.number_input[0].set_value(20)
+    at.button[0].click().run()
+    assert "18 after excludes" in " ".join(texts(ok(at).error))
     logs = tiny_workspace.workspace.artifacts / "logs"
     assert not logs.exists() or not list(logs.glob("*.json"))  # nothing launched
 
