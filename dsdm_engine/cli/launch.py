@@ -30,7 +30,8 @@ from typing import Any
 
 import pandas as pd
 
-LOG_DIR = "logs"
+from data_catalog import atomic
+from data_catalog.artifacts import ArtifactLayout
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Launch:
 
 
 def log_dir(workspace_root: str | os.PathLike[str]) -> Path:
-    path = Path(workspace_root) / "artifacts" / LOG_DIR
+    path = ArtifactLayout(Path(workspace_root)).logs_dir
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -88,9 +89,7 @@ def launch_cli(
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
     launch = Launch(launch_id, kind, tuple(args), proc.pid, str(log_path), str(exit_path), started)
-    tmp = logs / f".{launch_id}.json.tmp"
-    tmp.write_text(json.dumps(asdict(launch)))
-    tmp.rename(logs / f"{launch_id}.json")
+    atomic.write_text(logs / f"{launch_id}.json", json.dumps(asdict(launch)))
     return launch
 
 
@@ -257,9 +256,7 @@ def _run(argv: Sequence[str]) -> int:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-        tmp = exit_file.with_suffix(".exit.tmp")
-        tmp.write_text(str(rc))
-        tmp.rename(exit_file)
+        atomic.write_text(exit_file, str(rc))
     return rc
 
 

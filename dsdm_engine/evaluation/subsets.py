@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing as mp
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from data_catalog import atomic
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
 from dsdm_engine.progress import ProgressCallback, no_progress
@@ -112,10 +112,10 @@ def _encode_documents(catalog: Catalog, pool_id: str, tok: Any, out: Path) -> No
             parts.append(arr)
             lengths.append(arr.shape[0])
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    np.save(out / "doc_offsets.npy", offsets)
-    tmp = out / f"doc_tokens.{os.getpid()}.tmp.npy"
-    np.save(tmp, np.concatenate(parts) if parts else np.zeros(0, np.int32))
-    os.replace(tmp, out / "doc_tokens.npy")
+    atomic.write_npy(out / "doc_offsets.npy", offsets)
+    atomic.write_npy(
+        out / "doc_tokens.npy", np.concatenate(parts) if parts else np.zeros(0, np.int32)
+    )
 
 
 def _encode_examples(catalog: Catalog, tasks: Sequence[str], tok: Any, seq_len: int, cfg, out):
@@ -236,7 +236,7 @@ def train_subset_models(
         "validate": {k: v for k, v in asdict(config).items() if k not in ("workers", "device")},
     }
     key = hashlib.sha256(json.dumps(frozen, sort_keys=True).encode()).hexdigest()[:12]
-    root = catalog.workspace.artifacts / "lds" / f"{pool_id}-{key}"
+    root = catalog.layout.validation_dir(pool_id, key)
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.json").write_text(json.dumps(frozen, indent=1, sort_keys=True))
     tok = load_tokenizer(tokens.tokenizer_dir)

@@ -77,9 +77,7 @@ def similarity_predictors(
     for method in SIMILARITY:
         options: dict[str, Any] = {}
         if method == "embedding":
-            options["cache_path"] = str(
-                catalog.workspace.artifacts / "embeddings" / f"{pool_id}-minilm.npy"
-            )
+            options["cache_path"] = str(catalog.layout.embeddings_path(pool_id))
         scored = get_selector(method, **options).score(view, target, seed)
         out.append(Predictor(method, task_id, np.asarray(scored.scores), None, "similarity"))
     tokens = view.n_tokens.astype(np.float64)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from data_catalog import atomic
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
 from dsdm_engine.compute.embeddings import EmbedFn, MiniLMEmbedder, cached_embeddings
@@ -73,12 +73,12 @@ def resolve_method(method: str, n_docs: int) -> str:
 
 
 def layout_path(catalog: Catalog, pool_id: str, content_hash: str, method: str) -> Path:
-    return catalog.workspace.artifacts / "maps" / f"{pool_id}-{content_hash[:16]}-{method}.npy"
+    return catalog.layout.map_path(pool_id, content_hash, method)
 
 
 def embeddings_path(catalog: Catalog, pool_id: str) -> Path:
     """The MiniLM cache the embedding selectors use too (see `stages.selection.run_selection`)."""
-    return catalog.workspace.artifacts / "embeddings" / f"{pool_id}-minilm.npy"
+    return catalog.layout.embeddings_path(pool_id)
 
 
 class _ReportingEmbedder:
@@ -177,10 +177,7 @@ def compute_pool_map(
         )
         progress(0, 1, f"projecting {len(ids):,} documents with {method}")
         xy = project_2d(emb, method, seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npy")
-        np.save(tmp, xy)
-        os.replace(tmp, path)
+        atomic.write_npy(path, xy)
         progress(1, 1, f"layout stored: {path.name}")
     except BaseException:
         catalog.set_run_status(run_id, "failed")

@@ -41,8 +41,8 @@ def prepare_tokens(
 
     pool = catalog.get_pool(pool_id)
     key = f"{pool_id}-{pool['content_hash'][:12]}-v{vocab_size}"
-    tok_dir = catalog.workspace.artifacts / "tokenizers" / key
-    arr_dir = catalog.workspace.artifacts / "tokens" / f"{key}-L{seq_len}"
+    tok_dir = catalog.layout.tokenizer_dir(key)
+    arr_dir = catalog.layout.tokens_dir(key, seq_len)
     doc_ids = catalog.doc_ids(pool_id)
     if (tok_dir / "tokenizer.json").exists():
         tok = load_tokenizer(tok_dir)

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from data_catalog import atomic
 from dsdm_engine.compute.featurize.base import Batch, Featurizer
 from dsdm_engine.progress import ProgressCallback, no_progress
 
@@ -35,31 +35,9 @@ def data_fingerprint(input_ids: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _atomic_save_npy(path: Path, arr: np.ndarray) -> str:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, arr)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic.write_npy(path, arr)
     return hashlib.sha256(arr.tobytes()).hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def shard_bounds(n: int, shard_size: int) -> list[tuple[int, int]]:
@@ -78,7 +56,7 @@ def _check_meta(out_dir: Path, meta: dict) -> None:
             )
     else:
         out_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write_bytes(path, json.dumps(meta, indent=1, sort_keys=True).encode())
+        atomic.write_bytes(path, json.dumps(meta, indent=1, sort_keys=True).encode())
 
 
 def run_shard(
@@ -104,7 +82,7 @@ def run_shard(
         feats[b - start : e - start], qs[b - start : e - start] = f, q
     sha_f = _atomic_save_npy(shards / f"{index:05d}.features.npy", feats)
     sha_q = _atomic_save_npy(shards / f"{index:05d}.q.npy", qs)
-    _fsync_dir(shards)  # the renames are durable before the marker claims the shard
+    atomic.fsync_dir(shards)  # the renames are durable before the marker claims the shard
     info = {
         "index": index,
         "start": start,
@@ -112,7 +90,7 @@ def run_shard(
         "features_sha256": sha_f,
         "q_sha256": sha_q,
     }
-    _atomic_write_bytes(marker, json.dumps(info).encode())
+    atomic.write_bytes(marker, json.dumps(info).encode())
     return True
 
 
@@ -170,11 +148,10 @@ def _assemble(
 ) -> tuple[np.ndarray, np.ndarray]:
     n = bounds[-1][1] if bounds else 0
     shards = out_dir / "shards"
-    tmp = out_dir / "features.npy.tmp"
     qs = np.empty(n, dtype=np.float32)
     # Plain appends rather than a writable memmap: mapped dirty pages would count toward RSS and
     # grow with n; this way memory stays at one shard however large the pool.
-    with open(tmp, "wb") as fh:
+    with atomic.atomic_path(out_dir / "features.npy") as tmp, open(tmp, "wb") as fh:
         np.lib.format.write_array_header_1_0(
             fh, {"descr": np.dtype(np.float32).str, "fortran_order": False, "shape": (n, k)}
         )
@@ -184,12 +161,9 @@ def _assemble(
                 raise ValueError(f"shard {i} has shape {arr.shape}, expected {(e - s, k)}")
             fh.write(np.ascontiguousarray(arr, dtype=np.float32).tobytes())
             qs[s:e] = np.load(shards / f"{i:05d}.q.npy")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, out_dir / "features.npy")
     _atomic_save_npy(out_dir / "q.npy", qs)
-    _fsync_dir(out_dir)
-    _atomic_write_bytes(out_dir / "COMPLETE", b"ok\n")
+    atomic.fsync_dir(out_dir)
+    atomic.write_bytes(out_dir / "COMPLETE", b"ok\n")
     if not keep_shards:
         for p in shards.iterdir():
             p.unlink()
