@@ -61,6 +61,15 @@ def forget() -> None:
     _query.clear()
 
 
+def listed_or_stop(listing: str, column: str, hint: str) -> list[str]:
+    """The values of `column` in a catalog listing, or a hint and the end of the page."""
+    values = list(query(listing)[column])
+    if not values:
+        st.info(hint)
+        st.stop()
+    return values
+
+
 def pick(
     label: str,
     options: Sequence[Any],

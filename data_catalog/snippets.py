@@ -98,30 +98,14 @@ def matching_ids(
     pool_id: str,
     query: str = "",
     *,
-    sources: Sequence[str] = (),
-    min_words: int | None = None,
-    max_words: int | None = None,
-    run_id: str | None = None,
-    task_id: str | None = None,
-    min_score: float | None = None,
     within: Sequence[str] | None = None,
-    max_score: float | None = None,
     order: str = "pool",
+    **filters: Any,
 ) -> list[str]:
-    """Every doc_id matching the Inspect search (the same filter builder as
-    `queries.search_documents`), restricted to `within` (a map region) when given, in `order`."""
-    f = DocFilter(
-        pool_id,
-        query,
-        tuple(sources),
-        min_words,
-        max_words,
-        run_id,
-        task_id,
-        min_score,
-        max_score,
-        within=within is not None,
-    )
+    """Every doc_id matching the Inspect search (the filters of `queries.search_documents`,
+    built by the same `sql.DocFilter`), restricted to `within` (a map region) when given."""
+    filters["sources"] = tuple(filters.get("sources", ()))
+    f = DocFilter(pool_id, query, within=within is not None, **filters)
     sort = sql.order_by(order, f.scored)
     sql_from, params = sql.document_filter(f)
     with catalog.connect() as con:

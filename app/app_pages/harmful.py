@@ -4,13 +4,12 @@ hurt another, precision of the bottom-k against planted labels, and the exclusio
 import streamlit as st
 
 from app.components import DOC_COLUMNS, binned_histogram, doc_table, sign_legend
-from app.state import catalog, choose_scores, forget, pick, query, user_errors
+from app.state import catalog, choose_scores, forget, listed_or_stop, pick, query, user_errors
 
 st.title("Harmful data")
-tasks = list(query("catalog.list_target_tasks")["task_id"])
-if not tasks:
-    st.info("No target tasks yet: add one on the Targets page.")
-    st.stop()
+tasks = listed_or_stop(
+    "catalog.list_target_tasks", "task_id", "No target tasks yet: add one on the Targets page."
+)
 target = pick("Target task", tasks, "target")
 scores = choose_scores(target)
 if not scores:

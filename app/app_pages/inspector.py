@@ -8,14 +8,13 @@ from app import pool_map_view
 from app.bulk_actions import exclude_all
 from app.components import doc_table, open_document, sign_legend
 from app.document_view import document_panel
-from app.state import PAGE_ROWS, catalog, choose_scores, pick, query, user_errors
+from app.state import PAGE_ROWS, catalog, choose_scores, listed_or_stop, pick, query, user_errors
 from data_catalog import snippets
 
 st.title("Inspect documents")
-pools = list(query("catalog.list_pools")["pool_id"])
-if not pools:
-    st.info("No pools yet: add one on the Workspace page.")
-    st.stop()
+pools = listed_or_stop(
+    "catalog.list_pools", "pool_id", "No pools yet: add one on the Workspace page."
+)
 tasks = list(query("catalog.list_target_tasks")["task_id"])
 c1, c2 = st.columns(2)
 with c1:

@@ -8,15 +8,14 @@ import streamlit as st
 from app import pool_map_view as pmv
 from app.bulk_actions import exclude_all
 from app.components import job_progress
-from app.state import catalog, pick, query, user_errors, workspace_root
+from app.state import catalog, listed_or_stop, pick, query, user_errors, workspace_root
 from dsdm_engine.cli import launch as launcher
 from dsdm_engine.stages.pool_map import region_mask
 
 st.title("Pool map")
-pools = list(query("catalog.list_pools")["pool_id"])
-if not pools:
-    st.info("No pools yet: add one on the Workspace page.")
-    st.stop()
+pools = listed_or_stop(
+    "catalog.list_pools", "pool_id", "No pools yet: add one on the Workspace page."
+)
 pool = pick("Pool", pools, "pool")
 
 

@@ -97,26 +97,17 @@ def parse_stems(root: Path) -> Iterator[dict[str, Any]]:
     if path is None:
         return
     for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines()):
-        words = line.split()
-        piece: list[str] = []
+        pieces: list[list[str]] = [[]]
         size = 0
-        for word in words:
-            piece.append(word)
+        for word in line.split():
+            pieces[-1].append(word)
             size += len(word) + 1
             if size >= 1500:
-                yield make_record(
-                    " ".join(piece),
-                    "gensim_stems",
-                    LICENSES["gensim_stems"],
-                    planted="garbled",
-                    line=n,
-                )
-                piece, size = [], 0
-        if size >= 300:
+                pieces.append([])
+                size = 0
+        if size < 300:  # a short tail is dropped
+            pieces.pop()
+        for piece in pieces:
             yield make_record(
-                " ".join(piece),
-                "gensim_stems",
-                LICENSES["gensim_stems"],
-                planted="garbled",
-                line=n,
+                " ".join(piece), "gensim_stems", LICENSES["gensim_stems"], planted="garbled", line=n
             )
