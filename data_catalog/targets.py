@@ -91,26 +91,48 @@ def _example_from_obj(obj: dict[str, Any], loc: str) -> tuple[str, str]:
     raise InputError(f"{loc}: needs 'prompt' and 'completion' (or 'text'); fields found: {found}")
 
 
-def parse_squad(data: dict[str, Any], where: str) -> list[tuple[str, str]]:
-    """SQuAD-format JSON (data → paragraphs → qas): context + question → first answer."""
+def parse_squad(data: Any, where: str) -> list[tuple[str, str]]:
+    """SQuAD-format JSON (data → paragraphs → qas): context + question → first answer.
+
+    Every level is type-checked, so a malformed file is named with its JSON path
+    (`data[2].paragraphs[0].qas[5]`) instead of failing inside the loop.
+    """
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise InputError(f"{where}: not SQuAD format (expected a top-level 'data' list)")
     out = []
     for ai, article in enumerate(data["data"]):
-        for pi, para in enumerate(article.get("paragraphs", [])):
+        loc = _squad_obj(article, f"{where}: data[{ai}]")
+        for pi, para in enumerate(_squad_list(article, "paragraphs", loc)):
+            ploc = _squad_obj(para, f"{loc}.paragraphs[{pi}]")
             ctx = para.get("context")
             if not isinstance(ctx, str):
-                raise InputError(f"{where}: data[{ai}].paragraphs[{pi}]: missing 'context'")
-            for qi, qa in enumerate(para.get("qas", [])):
+                raise InputError(f"{ploc}: missing 'context' (expected a string)")
+            for qi, qa in enumerate(_squad_list(para, "qas", ploc)):
+                qloc = _squad_obj(qa, f"{ploc}.qas[{qi}]")
+                question = qa.get("question", "")
                 answers = qa.get("answers") or []
-                if not answers or not isinstance(answers[0].get("text"), str):
-                    raise InputError(
-                        f"{where}: data[{ai}].paragraphs[{pi}].qas[{qi}]: no answer text"
-                    )
-                out.append(squad_example(ctx, qa.get("question", ""), answers[0]["text"]))
+                first = answers[0] if isinstance(answers, list) and answers else None
+                if not isinstance(first, dict) or not isinstance(first.get("text"), str):
+                    raise InputError(f"{qloc}: no answer text (expected answers[0].text)")
+                if not isinstance(question, str):
+                    raise InputError(f"{qloc}: 'question' is {type(question).__name__}")
+                out.append(squad_example(ctx, question, first["text"]))
     if not out:
         raise InputError(f"{where}: SQuAD file has no questions")
     return out
+
+
+def _squad_obj(value: Any, loc: str) -> str:
+    if not isinstance(value, dict):
+        raise InputError(f"{loc}: expected an object, found {type(value).__name__}")
+    return loc
+
+
+def _squad_list(obj: dict[str, Any], key: str, loc: str) -> list[Any]:
+    value = obj.get(key, [])
+    if not isinstance(value, list):
+        raise InputError(f"{loc}.{key}: expected a list, found {type(value).__name__}")
+    return value
 
 
 def squad_example(context: str, question: str, answer: str) -> tuple[str, str]:
