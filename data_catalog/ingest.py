@@ -50,6 +50,29 @@ def count_words(text: str) -> int:
     return sum(1 for m in PRETOKEN_RE.finditer(text) if not m.group().isspace())
 
 
+def check_positive_int(flag: str, value: object, meaning: str = "") -> int:
+    """`value` as an int >= 1, else InputError naming `flag` (bools and floats are refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        what = f" ({meaning})" if meaning else ""
+        raise InputError(f"{flag} must be a positive integer{what}, not {value!r}")
+    return value
+
+
+def chunking_from_flags(chunk_chars: int | None, chunk_tokens: int | None) -> Chunking | None:
+    """The Chunking for `--chunk-chars` / `--chunk-tokens` (None when neither is given).
+
+    A given flag is checked even when it is 0: 0 used to fall through a truth test and silently
+    mean "no chunking".
+    """
+    if chunk_chars is not None and chunk_tokens is not None:
+        raise InputError("give --chunk-chars or --chunk-tokens, not both")
+    if chunk_chars is not None:
+        return Chunking("chars", chunk_chars)
+    if chunk_tokens is not None:
+        return Chunking("tokens", chunk_tokens)
+    return None
+
+
 @dataclass(frozen=True)
 class Chunking:
     """Split documents into passages of at most `size` characters or pre-tokens."""
@@ -60,8 +83,7 @@ class Chunking:
     def __post_init__(self) -> None:
         if self.unit not in ("chars", "tokens"):
             raise InputError(f"chunk unit must be 'chars' or 'tokens', not {self.unit!r}")
-        if self.size < 1:
-            raise InputError(f"chunk size must be a positive integer, not {self.size}")
+        check_positive_int(f"--chunk-{self.unit}", self.size, "passage length")
 
     def split(self, text: str) -> list[str]:
         if self.unit == "tokens":

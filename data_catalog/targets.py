@@ -18,6 +18,7 @@ import numpy as np
 
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
+from data_catalog.ingest import check_positive_int
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -35,10 +36,24 @@ def content_hash(examples: Iterable[tuple[str, str]]) -> str:
     return h.hexdigest()
 
 
+def check_split_params(heldout_fraction: object, seed: object) -> None:
+    """The held-out fraction is a number strictly between 0 and 1; the seed an int >= 0."""
+    if (
+        isinstance(heldout_fraction, bool)
+        or not isinstance(heldout_fraction, int | float)
+        or not 0.0 < heldout_fraction < 1.0  # also refuses NaN
+    ):
+        raise InputError(
+            "--heldout-fraction must be a number between 0 and 1 (exclusive), "
+            f"not {heldout_fraction!r}"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise InputError(f"--seed must be a non-negative integer, not {seed!r}")
+
+
 def split_examples(n: int, heldout_fraction: float, seed: int) -> list[str]:
     """Seeded split labels: round(n * heldout_fraction) held out, at least one of each if n > 1."""
-    if not 0.0 < heldout_fraction < 1.0:
-        raise InputError(f"heldout fraction must be between 0 and 1, not {heldout_fraction}")
+    check_split_params(heldout_fraction, seed)
     n_held = int(round(n * heldout_fraction))
     if n > 1:
         n_held = min(max(n_held, 1), n - 1)
@@ -139,8 +154,14 @@ def squad_example(context: str, question: str, answer: str) -> tuple[str, str]:
     return f"{context.strip()}\nQuestion: {question.strip()}\nAnswer:", f" {answer.strip()}"
 
 
-def read_target_file(path: str | Path) -> list[tuple[str, str]]:
-    """Examples from a JSONL file (prompt/completion or text) or a SQuAD-format .json file."""
+def read_target_file(path: str | Path, max_examples: int | None = None) -> list[tuple[str, str]]:
+    """Examples from a JSONL file (prompt/completion or text) or a SQuAD-format .json file.
+
+    With `max_examples`, only the first that many (checked: a positive integer).
+    """
+    if max_examples is not None:
+        check_positive_int("--max-examples", max_examples)
+        return read_target_file(path)[:max_examples]
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such file")
