@@ -1,8 +1,11 @@
 """Target tasks: parse examples (JSONL prompt/completion or text, SQuAD JSON), hash, split, store.
 
 A task is versioned by the sha256 of its examples: adding the same examples under the same name
-reuses the stored version, different examples make version N+1. Every example gets a seeded
-split into `selection` (used to compute scores) and `heldout` (used only to evaluate).
+reuses the stored version, different examples make version N+1. Exact duplicates (prompt and
+completion equal after whitespace normalisation) are dropped and counted before hashing. Every
+example gets a seeded split into `selection` (used to compute scores) and `heldout` (used only
+to evaluate); the split moves whole content-hash groups (examples sharing a prompt), so no
+prompt or text is ever on both sides.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ import numpy as np
 
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
-from data_catalog.ingest import check_positive_int
+from data_catalog.ingest import check_positive_int, normalise
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -51,17 +54,62 @@ def check_split_params(heldout_fraction: object, seed: object) -> None:
         raise InputError(f"--seed must be a non-negative integer, not {seed!r}")
 
 
-def split_examples(n: int, heldout_fraction: float, seed: int) -> list[str]:
-    """Seeded split labels: round(n * heldout_fraction) held out, at least one of each if n > 1."""
+def split_examples(
+    n: int, heldout_fraction: float, seed: int, groups: Sequence[Hashable] | None = None
+) -> list[str]:
+    """Seeded split labels: about round(n * heldout_fraction) held out, at least one of each.
+
+    Examples with the same `groups` key always land on the same side, so one text can never be
+    both selected for and evaluated on. Whole groups are drawn in a seeded order until the
+    held-out count is reached; without `groups` each example is its own group, which gives
+    exactly the labels earlier versions stored.
+    """
     check_split_params(heldout_fraction, seed)
+    keys = list(range(n)) if groups is None else list(groups)
+    if len(keys) != n:
+        raise ValueError(f"{len(keys)} group keys for {n} examples")
+    members: dict[Hashable, list[int]] = {}
+    for i, key in enumerate(keys):
+        members.setdefault(key, []).append(i)
+    ordered = list(members.values())
     n_held = int(round(n * heldout_fraction))
-    if n > 1:
+    if len(ordered) > 1:
         n_held = min(max(n_held, 1), n - 1)
-    order = np.random.default_rng(seed).permutation(n)
     labels = ["selection"] * n
-    for i in order[:n_held]:
-        labels[int(i)] = "heldout"
+    held = 0
+    for gi in np.random.default_rng(seed).permutation(len(ordered))[:-1]:
+        if held >= n_held:
+            break
+        for i in ordered[int(gi)]:
+            labels[i] = "heldout"
+        held += len(ordered[int(gi)])
     return labels
+
+
+def dedupe_examples(examples: Iterable[tuple[str, str]]) -> tuple[list[tuple[str, str]], int]:
+    """(unique examples in input order, number dropped).
+
+    Two examples are duplicates when prompt and completion are equal after Unicode NFC and
+    whitespace collapsing; the first spelling is kept. The same prompt with a different
+    completion is NOT a duplicate (several valid answers are distinct loss targets), but
+    `split_group` keeps such examples on one side of the split.
+    """
+    seen: set[tuple[str, str]] = set()
+    out: list[tuple[str, str]] = []
+    n_in = 0
+    for p, c in examples:
+        n_in += 1
+        key = (normalise(p), normalise(c))
+        if key not in seen:
+            seen.add(key)
+            out.append((p, c))
+    return out, n_in - len(out)
+
+
+def split_group(prompt: str, completion: str) -> str:
+    """Content hash of the text an example shares with others: its prompt, or its text alone."""
+    shared = normalise(prompt) if prompt.strip() else normalise(completion)
+    return hashlib.sha256(shared.encode("utf-8")).hexdigest()[:16]
 
 
 def parse_examples_jsonl(lines: Iterable[str], where: str) -> list[tuple[str, str]]:
@@ -194,26 +242,41 @@ def add_target_task(
     seed: int = 0,
     heldout_fraction: float = 0.5,
 ) -> dict[str, Any]:
-    """Validate, hash, split and store a target task; returns the stored task."""
+    """Validate, de-duplicate, hash, split and store a target task; returns the stored task.
+
+    The returned dict also carries `n_duplicates`: how many input examples were dropped as
+    duplicates of an earlier one (see `dedupe_examples`), for the caller to report.
+    """
     if not NAME_RE.fullmatch(name or ""):
         raise InputError(
             f"target name {name!r} is not valid: letters, digits, '.', '_' and '-' "
             "(at most 64, starting with a letter or digit)"
         )
+    check_split_params(heldout_fraction, seed)
     if not examples:
         raise InputError(f"target task {name!r} has no examples")
-    if len(examples) < 2:
+    unique, n_dups = dedupe_examples(examples)
+    if len(unique) < 2:
         raise InputError(
-            f"target task {name!r} needs at least 2 examples (one for selection, one held out)"
+            f"target task {name!r} needs at least 2 examples (one for selection, one held "
+            f"out); it has {len(unique)} distinct after dropping {n_dups} duplicate(s)"
         )
-    labels = split_examples(len(examples), heldout_fraction, seed)
-    return catalog.save_target_task(
+    groups = [split_group(p, c) for p, c in unique]
+    if len(set(groups)) < 2:
+        raise InputError(
+            f"target task {name!r} needs at least 2 distinct prompts: examples sharing a prompt "
+            "stay on one side of the selection/held-out split"
+        )
+    labels = split_examples(len(unique), heldout_fraction, seed, groups=groups)
+    task = catalog.save_target_task(
         name,
-        examples,
+        unique,
         origin=origin,
-        content_hash=content_hash(examples),
-        example_ids=[example_id(p, c) for p, c in examples],
+        content_hash=content_hash(unique),
+        example_ids=[example_id(p, c) for p, c in unique],
         splits=labels,
         split_seed=seed,
         heldout_fraction=heldout_fraction,
     )
+    task["n_duplicates"] = n_dups
+    return task
