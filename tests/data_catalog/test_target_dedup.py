@@ -50,7 +50,9 @@ def test_text_only_duplicates(catalog):
 
 
 def test_too_few_distinct_examples(catalog):
-    with pytest.raises(InputError, match="at least 2 examples.*1 distinct after dropping 1 duplicate"):
+    with pytest.raises(
+        InputError, match="at least 2 examples.*1 distinct after dropping 1 duplicate"
+    ):
         add_target_task(catalog, "one", [("q", " a"), ("q ", " a")], origin="t")
     with pytest.raises(InputError, match="needs at least 2 distinct prompts"):
         add_target_task(catalog, "p", [("q", " a"), ("q", " b")], origin="t")
