@@ -1,7 +1,10 @@
 """Export a selection as Parquet, JSONL or a sorted id list, with a self-describing manifest.
 
 Files are written into a scratch folder inside `exports/` and renamed into place only when
-complete, so an interrupted export never leaves a half-written file under a real name. The
+complete, so an interrupted export never leaves a half-written file under a real name. Scratch
+names carry the writer's pid, so the next export removes the scratch of killed runs (and puts
+back a previous export a killed overwrite had moved aside); an export killed after placing its
+folder but before the catalog recorded it is recorded (or replaced) by the next run. The
 manifest records where the subset came from (pool and target hashes, method, parameters, seed,
 overrides, code version) and the sha256 of the exported file.
 """
@@ -9,7 +12,11 @@ overrides, code version) and the sha256 of the exported file.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,8 +24,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from data_catalog import atomic
 from data_catalog.catalog import Catalog
+from data_catalog.diskfull import disk_full_guard
 from data_catalog.errors import InputError
 from data_catalog.sources.cache import sha256_file
 from data_catalog.version import code_version
@@ -61,43 +68,148 @@ def export_selection(
     name: str | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Write the selection and manifest.json to exports/<name>/; returns the manifest."""
+    """Write the selection and manifest.json to exports/<name>/; returns the manifest.
+
+    An existing folder of that name is refused only when the catalog recorded it (or it is not
+    an export at all). An unrecorded export - a run killed after placing its folder - is
+    recorded if it is this very export, complete and intact, and replaced otherwise.
+    """
     manifest = build_manifest(catalog, selection_ref, fmt)
     ws = catalog.workspace
     final = ws.export_dir(name or f"{manifest['selection_name']}-{fmt}")
+    file_name = EXPORT_FORMATS[fmt]
+    clean_stale_scratch(ws.exports, time.time())
     if final.exists() and not overwrite:
-        raise InputError(f"export {final.name!r} already exists in {ws.exports}; pick another name")
-    stage = atomic.tmp_name(final)  # pid + uuid: concurrent exports never share a stage
-    stage.mkdir()
-    try:
-        data_path = stage / EXPORT_FORMATS[fmt]
-        with atomic.atomic_path(data_path) as tmp:
-            n_rows = _write(catalog, manifest["selection_id"], fmt, tmp)
-        if n_rows != manifest["row_count"]:
-            raise RuntimeError(f"wrote {n_rows} rows, expected {manifest['row_count']}")
-        manifest["sha256"] = sha256_file(data_path)
-        manifest["created_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-        atomic.write_json(stage / "manifest.json", manifest)
-        old = None
-        if final.exists():  # keep the previous export until the new one is in place
-            old = atomic.tmp_name(final).with_suffix(".old")
-            final.rename(old)
-        atomic.replace_into(stage, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    manifest["path"] = str(final / EXPORT_FORMATS[fmt])
-    catalog.record_export(
-        manifest["selection_id"],
-        fmt,
-        final / EXPORT_FORMATS[fmt],
-        manifest["sha256"],
-        n_rows,
-        manifest,
-    )
+        if _recorded(catalog, final):
+            raise InputError(
+                f"export {final.name!r} already exists in {ws.exports}; pick another name"
+            )
+        adopted = _adopt_unrecorded(catalog, final, manifest)
+        if adopted is not None:
+            return adopted
+        if not (final / "manifest.json").is_file():
+            raise InputError(
+                f"{final} exists and is not an export (no manifest.json); pick another name"
+            )
+    stage = ws.exports / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    with disk_full_guard("writing the export", stage, "nothing was exported"):
+        stage.mkdir()
+        try:
+            data_path = stage / file_name
+            n_rows = _write(catalog, manifest["selection_id"], fmt, data_path)
+            if n_rows != manifest["row_count"]:
+                raise RuntimeError(f"wrote {n_rows} rows, expected {manifest['row_count']}")
+            manifest["sha256"] = sha256_file(data_path)
+            manifest["created_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+            (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+            _place(stage, final)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+    return _record(catalog, final, manifest)
+
+
+def _place(stage: Path, final: Path) -> None:
+    """Rename `stage` to `final`, keeping any previous export aside until the new one is in.
+
+    The aside name carries our pid and the export's name, so if we are killed in between,
+    `clean_stale_scratch` can put the previous export back.
+    """
+    old = None
+    if final.exists():
+        old = final.parent / f".old-{os.getpid()}-{uuid.uuid4().hex[:12]}-{final.name}"
+        final.rename(old)
+    stage.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _record(catalog: Catalog, final: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    path = final / manifest["file"]
+    manifest["path"] = str(path)
+    with disk_full_guard(
+        "recording the export", catalog.path, "its files are in place: run the export again"
+    ):
+        catalog.record_export(
+            manifest["selection_id"],
+            manifest["format"],
+            path,
+            manifest["sha256"],
+            int(manifest["row_count"]),
+            manifest,
+        )
     return manifest
+
+
+def _recorded(catalog: Catalog, final: Path) -> bool:
+    """Whether the catalog has an export row for a file in `final`."""
+    paths = catalog.list_exports()["path"]
+    return any(Path(p).parent == final for p in paths)
+
+
+def _adopt_unrecorded(
+    catalog: Catalog, final: Path, manifest: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Record the export in `final` if it is this export, complete; else None.
+
+    "This export" means its manifest matches the one we would write (same selection, format,
+    parameters, hashes, code version) and its data file still has the recorded checksum.
+    """
+    try:
+        found = json.loads((final / "manifest.json").read_text(encoding="utf-8"))
+        data = final / manifest["file"]
+        want = json.loads(json.dumps(manifest, sort_keys=True, default=str))
+        if not isinstance(found, dict) or any(found.get(k) != v for k, v in want.items()):
+            return None
+        if not data.is_file() or sha256_file(data) != found.get("sha256"):
+            return None
+    except (OSError, ValueError):
+        return None
+    return _record(catalog, final, {**found, **manifest, "sha256": found["sha256"]})
+
+
+_SCRATCH_RE = re.compile(
+    r"\.(?P<kind>tmp|old)-(?:(?P<pid>\d+)-[0-9a-f]{12}(?:-(?P<name>.+))?|[0-9a-f]{32})"
+)
+
+
+def clean_stale_scratch(exports: Path, started: float) -> int:
+    """Remove scratch folders of exports that died; returns how many were handled.
+
+    A scratch folder is stale when it is older than `started` (this run's start) and the
+    process named in it is gone (names written before pids were added count as gone). A stale
+    `.old-*` folder whose export is missing is the previous export of a run killed mid-swap:
+    it is moved back instead of deleted.
+    """
+    handled = 0
+    for p in exports.iterdir() if exports.exists() else ():
+        m = _SCRATCH_RE.fullmatch(p.name)
+        if m is None:
+            continue
+        try:
+            if p.stat().st_mtime >= started or (m["pid"] and _alive(int(m["pid"]))):
+                continue
+            restore = exports / m["name"] if m["kind"] == "old" and m["name"] else None
+            if restore is not None and not restore.exists():
+                p.rename(restore)
+            else:
+                shutil.rmtree(p, ignore_errors=True)
+            handled += 1
+        except FileNotFoundError:  # another process cleaned it first
+            continue
+    return handled
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # another export in this process (the app) may still be writing
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
 
 
 _SCHEMA = pa.schema(

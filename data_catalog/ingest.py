@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_catalog.catalog import Catalog, validate_pool_id
+from data_catalog.diskfull import disk_full_guard
 from data_catalog.errors import InputError
 from data_catalog.readers import RawRecord, detect_format, expand_inputs, read_records
 
@@ -49,6 +50,29 @@ def count_words(text: str) -> int:
     return sum(1 for m in PRETOKEN_RE.finditer(text) if not m.group().isspace())
 
 
+def check_positive_int(flag: str, value: object, meaning: str = "") -> int:
+    """`value` as an int >= 1, else InputError naming `flag` (bools and floats are refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        what = f" ({meaning})" if meaning else ""
+        raise InputError(f"{flag} must be a positive integer{what}, not {value!r}")
+    return value
+
+
+def chunking_from_flags(chunk_chars: int | None, chunk_tokens: int | None) -> Chunking | None:
+    """The Chunking for `--chunk-chars` / `--chunk-tokens` (None when neither is given).
+
+    A given flag is checked even when it is 0: 0 used to fall through a truth test and silently
+    mean "no chunking".
+    """
+    if chunk_chars is not None and chunk_tokens is not None:
+        raise InputError("give --chunk-chars or --chunk-tokens, not both")
+    if chunk_chars is not None:
+        return Chunking("chars", chunk_chars)
+    if chunk_tokens is not None:
+        return Chunking("tokens", chunk_tokens)
+    return None
+
+
 @dataclass(frozen=True)
 class Chunking:
     """Split documents into passages of at most `size` characters or pre-tokens."""
@@ -59,8 +83,7 @@ class Chunking:
     def __post_init__(self) -> None:
         if self.unit not in ("chars", "tokens"):
             raise InputError(f"chunk unit must be 'chars' or 'tokens', not {self.unit!r}")
-        if self.size < 1:
-            raise InputError(f"chunk size must be a positive integer, not {self.size}")
+        check_positive_int(f"--chunk-{self.unit}", self.size, "passage length")
 
     def split(self, text: str) -> list[str]:
         if self.unit == "tokens":
@@ -169,83 +192,31 @@ def ingest(
     """Ingest files, folders or globs into pool `pool_id`, all-or-nothing.
 
     Raises InputError (naming file, line/row and field) on the first bad record unless
-    `skip_bad`, in which case bad records are skipped and listed in the report.
+    `skip_bad`, in which case bad records are skipped and listed in the report. A full disk
+    (while staging or at commit) raises CatalogError; in every failure the catalog is unchanged.
     """
     validate_pool_id(pool_id)
+    _check_name("--text-field", text_field)
+    if source is not None:
+        _check_name("--source", source)
     if fmt is not None:
         detect_format(Path(f"x.{fmt}"), fmt)  # reject unknown formats up front
+    if chunking is not None and not isinstance(chunking, Chunking):
+        raise InputError(f"chunking must be a Chunking, not {type(chunking).__name__}")
     if catalog.pool_exists(pool_id) and not append:
         raise InputError(f"pool {pool_id!r} already exists; pass --append to add documents to it")
     files = expand_inputs(inputs, fmt)
     report = IngestReport(pool_id=pool_id, files=[str(f) for f, _ in files])
-    total_bytes = sum(f.stat().st_size for f, _ in files)
     ws = catalog.workspace
-    ws.clean_stale_tmp()
-    stage = ws.tmp / f"ingest-{uuid.uuid4().hex}"
-    stage.mkdir(parents=True)
+    unchanged = "nothing was added and the catalog is unchanged"
+    with disk_full_guard("staging the ingest", ws.tmp, unchanged):
+        ws.clean_stale_tmp()
+        stage = ws.tmp / f"ingest-{uuid.uuid4().hex}"
+        stage.mkdir(parents=True)
     try:
-        rows: dict[str, list[Any]] = {k: [] for k in _SCHEMA.names}
-        part = 0
-        row_idx = 0
-        done_bytes = 0
-
-        def flush() -> None:
-            nonlocal part, rows
-            if not rows["doc_id"]:
-                return
-            table = pa.Table.from_pydict(rows, schema=_SCHEMA)
-            pq.write_table(table, stage / f"part-{part:06d}.parquet")
-            part += 1
-            rows = {k: [] for k in _SCHEMA.names}
-
-        for path, kind in files:
-            n_in_file = 0
-            for rec in read_records(path, kind):
-                n_in_file += 1
-                report.n_records += 1
-                try:
-                    text = _validate(rec, text_field)
-                except InputError as exc:
-                    if not skip_bad:
-                        raise
-                    report.n_skipped += 1
-                    if len(report.skipped_where) < _MAX_BAD_LISTED:
-                        report.skipped_where.append(str(exc))
-                    continue
-                meta = {k: v for k, v in (rec.fields or {}).items() if k not in (text_field,)}
-                rec_source = source or meta.pop("source", None) or rec.default_source
-                if not isinstance(rec_source, str):
-                    rec_source = str(rec_source)
-                pieces = chunking.split(text.strip()) if chunking else [text.strip()]
-                for ci, piece in enumerate(pieces):
-                    m = dict(meta)
-                    if len(pieces) > 1:
-                        m["chunk_index"] = ci
-                        m["parent_id"] = doc_id_for(text)
-                    rows["doc_id"].append(doc_id_for(piece))
-                    rows["row_idx"].append(row_idx)
-                    rows["text"].append(piece)
-                    rows["source"].append(rec_source)
-                    rows["n_chars"].append(len(piece))
-                    rows["n_words"].append(count_words(piece))
-                    rows["metadata"].append(json.dumps(m, default=str) if m else None)
-                    row_idx += 1
-                if len(rows["doc_id"]) >= _BATCH_ROWS:
-                    flush()
-                    if progress:
-                        progress(done_bytes + rec.bytes_read, total_bytes, path.name)
-            if n_in_file == 0:
-                msg = f"{path}: file is empty (no records found)"
-                if not skip_bad:
-                    raise InputError(msg)
-                report.n_skipped += 1
-                report.skipped_where.append(msg)
-            done_bytes += path.stat().st_size
-            if progress:
-                progress(done_bytes, total_bytes, path.name)
-        flush()
-        report.n_staged = row_idx
-        if row_idx == 0:
+        with disk_full_guard("staging the ingest", stage, unchanged):
+            _stage(files, stage, report, text_field, source, chunking, skip_bad, progress)
+        if report.n_staged == 0:
             raise InputError(
                 f"no valid documents in {', '.join(report.files)} "
                 f"({report.n_skipped} bad records skipped)"
@@ -261,9 +232,90 @@ def ingest(
             "n_records": report.n_records,
             "n_skipped": report.n_skipped,
         }
-        res = catalog.commit_staged_pool(pool_id, str(stage / "*.parquet"), params, append)
+        with disk_full_guard("committing the ingest", catalog.path, unchanged):
+            res = catalog.commit_staged_pool(pool_id, str(stage / "*.parquet"), params, append)
         report.n_inserted = res["n_inserted"]
         report.n_duplicates = res["n_duplicates"]
         return report
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _check_name(flag: str, value: object) -> None:
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        raise InputError(f"{flag} must be a non-empty name, not {value!r}")
+
+
+def _stage(
+    files: list[tuple[Path, str]],
+    stage: Path,
+    report: IngestReport,
+    text_field: str,
+    source: str | None,
+    chunking: Chunking | None,
+    skip_bad: bool,
+    progress: ProgressFn | None,
+) -> None:
+    """Read, validate and chunk every record into Parquet parts under `stage`."""
+    total_bytes = sum(f.stat().st_size for f, _ in files)
+    rows: dict[str, list[Any]] = {k: [] for k in _SCHEMA.names}
+    part = 0
+    row_idx = 0
+    done_bytes = 0
+
+    def flush() -> None:
+        nonlocal part, rows
+        if not rows["doc_id"]:
+            return
+        table = pa.Table.from_pydict(rows, schema=_SCHEMA)
+        pq.write_table(table, stage / f"part-{part:06d}.parquet")
+        part += 1
+        rows = {k: [] for k in _SCHEMA.names}
+
+    for path, kind in files:
+        n_in_file = 0
+        for rec in read_records(path, kind):
+            n_in_file += 1
+            report.n_records += 1
+            try:
+                text = _validate(rec, text_field)
+            except InputError as exc:
+                if not skip_bad:
+                    raise
+                report.n_skipped += 1
+                if len(report.skipped_where) < _MAX_BAD_LISTED:
+                    report.skipped_where.append(str(exc))
+                continue
+            meta = {k: v for k, v in (rec.fields or {}).items() if k not in (text_field,)}
+            rec_source = source or meta.pop("source", None) or rec.default_source
+            if not isinstance(rec_source, str):
+                rec_source = str(rec_source)
+            pieces = chunking.split(text.strip()) if chunking else [text.strip()]
+            for ci, piece in enumerate(pieces):
+                m = dict(meta)
+                if len(pieces) > 1:
+                    m["chunk_index"] = ci
+                    m["parent_id"] = doc_id_for(text)
+                rows["doc_id"].append(doc_id_for(piece))
+                rows["row_idx"].append(row_idx)
+                rows["text"].append(piece)
+                rows["source"].append(rec_source)
+                rows["n_chars"].append(len(piece))
+                rows["n_words"].append(count_words(piece))
+                rows["metadata"].append(json.dumps(m, default=str) if m else None)
+                row_idx += 1
+            if len(rows["doc_id"]) >= _BATCH_ROWS:
+                flush()
+                if progress:
+                    progress(done_bytes + rec.bytes_read, total_bytes, path.name)
+        if n_in_file == 0:
+            msg = f"{path}: file is empty (no records found)"
+            if not skip_bad:
+                raise InputError(msg)
+            report.n_skipped += 1
+            report.skipped_where.append(msg)
+        done_bytes += path.stat().st_size
+        if progress:
+            progress(done_bytes, total_bytes, path.name)
+    flush()
+    report.n_staged = row_idx

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import csv
 import glob as globmod
-import gzip
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from data_catalog.errors import InputError
+from data_catalog.errors import DsdmError, InputError
+from data_catalog.streams import READ_ERRORS, describe_read_error, open_binary
 
 FORMATS = {
     ".jsonl": "jsonl",
@@ -97,63 +97,55 @@ def _known(path: Path, fmt: str | None) -> bool:
         return False
 
 
-def _open_binary(path: Path) -> tuple[IO[bytes], IO[bytes]]:
-    """(raw file for progress, decompressed stream)."""
-    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        return raw, gzip.GzipFile(fileobj=raw)
-    if name.endswith(".zst"):
-        import zstandard
-
-        return raw, io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw))
-    return raw, raw
-
-
 def read_records(path: Path, kind: str) -> Iterator[RawRecord]:
-    """Yield the records of one file, located for error messages."""
-    if kind == "jsonl":
-        yield from _read_jsonl(path)
-    elif kind == "parquet":
-        yield from _read_parquet(path)
-    elif kind == "csv":
-        yield from _read_csv(path)
-    elif kind == "text":
-        yield from _read_text(path)
-    else:  # pragma: no cover - detect_format guards this
+    """Yield the records of one file, located for error messages.
+
+    A damaged file (corrupt or truncated compression, broken Parquet pages, unreadable bytes)
+    ends the stream with one InputError naming the file and the last record read before it.
+    """
+    reader = _READERS.get(kind)
+    if reader is None:  # pragma: no cover - detect_format guards this
         raise InputError(f"{path}: unknown format {kind!r}")
+    last = None
+    try:
+        for rec in reader(path):
+            last = rec.where
+            yield rec
+    except DsdmError:
+        raise
+    except READ_ERRORS as exc:
+        after = f" (after {last.removeprefix(str(path)).strip()})" if last else ""
+        raise InputError(f"{path}: {describe_read_error(exc, kind)}{after}") from exc
 
 
 def _read_jsonl(path: Path) -> Iterator[RawRecord]:
-    raw, stream = _open_binary(path)
+    raw, stream = open_binary(path)
     src = path.name.split(".")[0]
     pos = 0
     with raw:
-        try:
-            for lineno, line in enumerate(stream, start=1):
-                if lineno % 1024 == 0:
-                    pos = raw.tell()
-                where = f"{path} line {lineno}"
-                if not line.strip():
-                    continue
-                try:
-                    decoded = line.decode("utf-8-sig" if lineno == 1 else "utf-8")
-                except UnicodeDecodeError as exc:
-                    yield RawRecord(where, error=f"invalid UTF-8 at byte {exc.start} of the line")
-                    continue
-                try:
-                    obj = json.loads(decoded)
-                except json.JSONDecodeError as exc:
-                    yield RawRecord(where, error=f"malformed JSON ({exc.msg}, column {exc.colno})")
-                    continue
-                if not isinstance(obj, dict):
-                    yield RawRecord(
-                        where, error=f"expected a JSON object, found {type(obj).__name__}"
-                    )
-                    continue
-                yield RawRecord(where, fields=obj, default_source=src, bytes_read=pos)
-        except (OSError, EOFError) as exc:  # truncated or corrupt compressed stream
-            raise InputError(f"{path}: cannot decompress ({exc})") from exc
+        for lineno, line in enumerate(stream, start=1):
+            if lineno % 1024 == 0:
+                pos = raw.tell()
+            where = f"{path} line {lineno}"
+            if not line.strip():
+                continue
+            try:
+                decoded = line.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                yield RawRecord(where, error=f"invalid UTF-8 at byte {exc.start} of the line")
+                continue
+            try:
+                obj = json.loads(decoded)
+            except json.JSONDecodeError as exc:
+                msg = f"malformed JSON ({exc.msg}, column {exc.colno})"
+                if not line.endswith(b"\n"):  # only the last line can lack its line break
+                    msg += "; it is the last line and has no line break: the file looks truncated"
+                yield RawRecord(where, error=msg)
+                continue
+            if not isinstance(obj, dict):
+                yield RawRecord(where, error=f"expected a JSON object, found {type(obj).__name__}")
+                continue
+            yield RawRecord(where, fields=obj, default_source=src, bytes_read=pos)
 
 
 def _read_parquet(path: Path) -> Iterator[RawRecord]:
@@ -172,7 +164,7 @@ def _read_parquet(path: Path) -> Iterator[RawRecord]:
 
 
 def _read_csv(path: Path) -> Iterator[RawRecord]:
-    raw, stream = _open_binary(path)
+    raw, stream = open_binary(path)
     src = path.name.split(".")[0]
     with raw:
         csv.field_size_limit(2**31 - 1)  # the default 131,072 chars rejects long documents
@@ -210,3 +202,11 @@ def _read_text(path: Path) -> Iterator[RawRecord]:
         default_source=path.parent.name or "text",
         bytes_read=len(data),
     )
+
+
+_READERS: dict[str, Callable[[Path], Iterator[RawRecord]]] = {
+    "jsonl": _read_jsonl,
+    "parquet": _read_parquet,
+    "csv": _read_csv,
+    "text": _read_text,
+}

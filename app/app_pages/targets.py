@@ -49,6 +49,11 @@ if create:
         st.success(
             f"Target {task['task_id']} {state}: {task['n_selection']} selection / "
             f"{task['n_heldout']} held-out examples."
+            + (
+                f" {task['n_duplicates']} duplicate examples dropped."
+                if task.get("n_duplicates")
+                else ""
+            )
         )
 
 tasks = query("catalog.list_target_tasks")

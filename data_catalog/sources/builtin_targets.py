@@ -16,6 +16,7 @@ import random
 import re
 from pathlib import Path
 
+from data_catalog.ingest import check_positive_int
 from data_catalog.sources import bigbench
 from data_catalog.sources.cache import SourceError, cache_dir
 from data_catalog.sources.lambada import lambada_examples
@@ -117,8 +118,8 @@ def builtin_target_examples(
     """
     if name not in _BUILDERS:
         raise SourceError(f"unknown built-in target {name!r}; known: {', '.join(BUILTIN_TARGETS)}")
-    if max_examples is not None and max_examples < 1:
-        raise ValueError(f"max_examples must be positive, got {max_examples}")
+    if max_examples is not None:
+        check_positive_int("--max-examples", max_examples)
     if fixtures_dir is not None:
         root = Path(fixtures_dir) / "bigbench"
         if not root.exists():

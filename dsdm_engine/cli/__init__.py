@@ -36,16 +36,10 @@ def cmd_workspace_info(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ pools
 def cmd_pool_add(args: argparse.Namespace) -> int:
-    from data_catalog.ingest import Chunking, ingest
+    from data_catalog.ingest import chunking_from_flags, ingest
     from dsdm_engine.jobs import run_job
 
-    if args.chunk_chars and args.chunk_tokens:
-        raise InputError("give --chunk-chars or --chunk-tokens, not both")
-    chunking = None
-    if args.chunk_chars:
-        chunking = Chunking("chars", args.chunk_chars)
-    elif args.chunk_tokens:
-        chunking = Chunking("tokens", args.chunk_tokens)
+    chunking = chunking_from_flags(args.chunk_chars, args.chunk_tokens)
     cat = _catalog(args)
     params = {"pool": args.name, "inputs": args.inputs}
     report = run_job(
@@ -112,10 +106,8 @@ def cmd_target_add(args: argparse.Namespace) -> int:
         examples = [(r["prompt"], r["completion"]) for r in recs]
         origin = f"builtin:{args.builtin}"
     else:
-        examples = read_target_file(args.file)
+        examples = read_target_file(args.file, max_examples=args.max_examples)
         origin = f"file:{args.file}"
-        if args.max_examples:
-            examples = examples[: args.max_examples]
     name = args.name or args.builtin
     if not name:
         raise InputError("give a target name with --name")
@@ -133,6 +125,8 @@ def cmd_target_add(args: argparse.Namespace) -> int:
         f"({task['n_selection']} selection / {task['n_heldout']} held out, "
         f"seed {task['split_seed']})"
     )
+    if task.get("n_duplicates"):
+        print(f"{task['n_duplicates']} duplicate examples dropped")
     return 0
 
 

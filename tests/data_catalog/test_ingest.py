@@ -104,7 +104,7 @@ def test_chunking_by_chars_and_tokens(catalog, jsonl_file):
     meta = [json.loads(m) for m in catalog.documents("t")["metadata"]]
     assert [m["chunk_index"] for m in meta] == [0, 1, 2, 3]
     assert {m["parent_id"] for m in meta} == {doc_id_for(text)}
-    with pytest.raises(InputError, match="chunk size"):
+    with pytest.raises(InputError, match="--chunk-chars must be a positive integer"):
         Chunking("chars", 0)
 
 
