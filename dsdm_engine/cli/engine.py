@@ -207,7 +207,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def register_engine_commands(sub: Any) -> None:
     from dsdm_engine.cli.options import add_config_args
-    from dsdm_engine.compute.configs import FeatureConfig, TrainConfig
+    from dsdm_engine.compute.configs import FeatureConfig, ScoreConfig, TrainConfig
     from dsdm_engine.stages.config import ProxyConfig
 
     d = sub.add_parser(
@@ -250,18 +250,7 @@ def register_engine_commands(sub: Any) -> None:
     s.add_argument("--target", required=True, help="target task id or name")
     s.add_argument("--pool", help="pool (uses its latest features)")
     s.add_argument("--features", help="features run id (default: the pool's latest)")
-    s.add_argument(
-        "--lambda-rel",
-        type=float,
-        default=float("inf"),
-        help="λ as a multiple of tr(ΦᵀΦ)/k; inf (default) = Q-weighted gradient dot product",
-    )
-    s.add_argument(
-        "--normalize",
-        default="cosine",
-        choices=["none", "cosine"],
-        help="cosine (default): divide by each document's feature norm; none: raw TRAK scores",
-    )
+    add_config_args(s, ScoreConfig)
     s.set_defaults(func=cmd_score)
 
     s = sub.add_parser("select", help="select a subset with a method and rules")

@@ -79,8 +79,9 @@ class FeatureConfig:
     method: str = field(
         default="fast", metadata={"help": "fast | exact | trak", "choices": FEATURIZERS}
     )
+    # 4,096: where held-out LDS was measured (README); a finite λ needs a k × k inverse per proxy
     proj_dim: int = field(
-        default=16384,
+        default=4096,
         metadata={"help": "projection dimensions per proxy (--k is a deprecated alias)"},
     )
     proj_seed: int = field(default=0, metadata={"help": "projection seed (+1000·m for proxy m)"})
@@ -88,6 +89,11 @@ class FeatureConfig:
         default="margin",
         metadata={"help": "model output: margin | logprob", "choices": ("margin", "logprob")},
     )
+    whole_docs: bool = field(
+        default=True,
+        metadata={"help": "featurise every window of a document and sum them (its whole "
+                  "gradient); --no-whole-docs judges a document by its first seq_len tokens"},
+    )  # fmt: skip
     batch_size: int = field(default=16, metadata={"help": "sequences per batch"})
     shard_size: int = field(default=1024, metadata={"help": "rows per resumable shard"})
     device: str = field(
@@ -118,3 +124,34 @@ class FeatureConfig:
 
 # each proxy's projection seed is proj_seed + 1000·m (bench/featurize.py seeds the same way)
 PROJ_SEED_STRIDE = 1000
+
+
+NORMALIZE = ("none", "cosine")
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """How stored features become one score per document for a target task.
+
+    Chosen by held-out LDS on the demo workspace (README, "Do the scores predict?"): a finite
+    λ = 0.1 · tr(ΦᵀΦ)/k and raw TRAK scores predicted subset-trained models best; the former
+    defaults (λ = ∞, cosine), chosen for seed agreement, predicted nothing (LDS ≈ 0).
+    """
+
+    lambda_rel: float = field(
+        default=0.1,
+        metadata={"help": "λ as a multiple of tr(ΦᵀΦ)/k; inf = Q-weighted gradient dot product"},
+    )
+    normalize: str = field(
+        default="none",
+        metadata={"help": "none: TRAK's scores; cosine: divide by each document's feature norm",
+                  "choices": NORMALIZE},
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        if not self.lambda_rel > 0:  # NaN fails too
+            raise InputError(f"--lambda-rel must be positive (or inf), not {self.lambda_rel}")
+        if self.normalize not in NORMALIZE:
+            raise InputError(
+                f"unknown --normalize {self.normalize!r}; known: {', '.join(NORMALIZE)}"
+            )

@@ -25,17 +25,6 @@ import numpy as np
 
 BLOCK_ROWS = 65_536  # rows of Φ per block: bounds memory for memmapped pools
 
-# Defaults chosen by measurement (bench/featurize.py GPU sweep: 2,000 Wikipedia chunks, 100
-# target examples, `small` proxies, two projection seeds). Seed-to-seed Spearman of task scores:
-#   k=16384, λ=∞, 4 proxies: 0.937 (top-1% overlap 0.60);  8 proxies: 0.949
-#   k=16384, λ=100·tr/k, 8 proxies: 0.874;  λ ≤ 1·tr/k: ≤ 0.56 at any k and proxy count.
-# The inverse amplifies projection noise; only the λ → ∞ end (Q-weighted gradient dot product,
-# trak's normalised A in the limit) reached 0.9. λ stays a parameter: LDS should confirm.
-DEFAULT_LAMBDA_REL = math.inf
-DEFAULT_K = 16384
-DEFAULT_N_PROXIES = 4
-DEFAULT_OUTPUT = "margin"
-
 
 @dataclass(frozen=True)
 class PoolModel:
@@ -79,13 +68,14 @@ def preconditioner(xtx: np.ndarray, lambda_reg: float) -> np.ndarray:
 def fit_pool_model(
     phi: np.ndarray,
     q: np.ndarray,
-    lambda_rel: float = DEFAULT_LAMBDA_REL,
+    lambda_rel: float = math.inf,
     lambda_reg: float | None = None,
 ) -> PoolModel:
     """Precompute A for one proxy's pool features.
 
     λ is ``lambda_rel · tr(ΦᵀΦ)/k`` (scale-free; ``inf`` = the dot-product limit, the default)
-    unless an absolute ``lambda_reg`` is given (trak's ``lambda_reg``).
+    unless an absolute ``lambda_reg`` is given (trak's ``lambda_reg``). The engine's default
+    λ lives in `configs.ScoreConfig`.
     """
     q = np.asarray(q, dtype=np.float64)
     if lambda_reg is None and math.isinf(lambda_rel):

@@ -47,7 +47,9 @@ class ValidateConfig:
     n_subsets: int = field(
         default=64, metadata={"flag": "--subsets", "help": "subset models m (LDS over these)"}
     )
-    alpha: float = field(default=0.5, metadata={"help": "fraction of documents per subset"})
+    # α = 0.1, not TRAK's 0.5: on the demo, seed noise equalled the whole between-subset spread
+    # at 0.5 (no predictor could show anything); at 0.1 it fell to 0.16-0.48 of it (README)
+    alpha: float = field(default=0.1, metadata={"help": "fraction of documents per subset"})
     token_budget: int | None = field(
         default=None, metadata={"help": "training tokens per subset model (default: the proxies')"}
     )
@@ -98,24 +100,16 @@ def pack(flat: np.ndarray, offsets: np.ndarray, member: np.ndarray, seq_len: int
     return joined[: n * seq_len].reshape(n, seq_len)
 
 
-def _encode_documents(catalog: Catalog, pool_id: str, tok: Any, out: Path) -> None:
-    """Every document's full token ids + EOS, flat, with offsets (n + 1,), cached in `out`."""
-    from dsdm_engine.compute.tokenizer import EOS, special_id
+def _document_tokens(catalog: Catalog, pool_id: str, pcfg: dict[str, Any], out: Path) -> None:
+    """The pool's documents as flat tokens + offsets (`stages.tokens.document_tokens`), copied
+    into the validation folder where the worker processes read them."""
+    from dsdm_engine.stages.tokens import document_tokens
 
     if (out / "doc_tokens.npy").exists():
         return
-    eos = special_id(tok, EOS)
-    parts, lengths = [], []
-    for df in catalog.iter_documents(pool_id, columns="doc_id, text"):
-        for enc in tok.encode_batch(list(df["text"])):
-            arr = np.asarray(enc.ids + [eos], dtype=np.int32)
-            parts.append(arr)
-            lengths.append(arr.shape[0])
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    atomic.write_npy(out / "doc_offsets.npy", offsets)
-    atomic.write_npy(
-        out / "doc_tokens.npy", np.concatenate(parts) if parts else np.zeros(0, np.int32)
-    )
+    flat, offsets = document_tokens(catalog, pool_id, int(pcfg["vocab_size"]), int(pcfg["seq_len"]))
+    atomic.write_npy(out / "doc_offsets.npy", np.asarray(offsets))
+    atomic.write_npy(out / "doc_tokens.npy", np.asarray(flat))
 
 
 def _encode_examples(catalog: Catalog, tasks: Sequence[str], tok: Any, seq_len: int, cfg, out):
@@ -240,7 +234,7 @@ def train_subset_models(
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.json").write_text(json.dumps(frozen, indent=1, sort_keys=True))
     tok = load_tokenizer(tokens.tokenizer_dir)
-    _encode_documents(catalog, pool_id, tok, root)
+    _document_tokens(catalog, pool_id, pcfg, root)
     masks = subset_masks(n_docs, config.n_subsets, config.alpha, config.seed)
     np.save(root / "masks.npy", masks)
     keys = _encode_examples(catalog, tasks, tok, seq_len, config, root)

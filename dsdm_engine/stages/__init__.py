@@ -11,7 +11,6 @@ from dsdm_engine.stages.config import ProxyConfig, config_hash
 from dsdm_engine.stages.features import featurize, target_features
 from dsdm_engine.stages.proxies import model_dirs, train_proxies
 from dsdm_engine.stages.scores import (
-    NORMALIZE,
     example_drilldown,
     feature_norms,
     latest_scores_run,
@@ -27,7 +26,6 @@ from dsdm_engine.stages.selection import (
 from dsdm_engine.stages.tokens import TokenData, prepare_tokens
 
 __all__ = [
-    "NORMALIZE",
     "FeatureConfig",
     "ProxyConfig",
     "TokenData",

@@ -22,6 +22,8 @@ from data_catalog.catalog import Catalog
 from data_catalog.errors import DsdmError
 from data_catalog.ingest import ingest
 from data_catalog.targets import add_target_task
+from dsdm_engine.compute.configs import ScoreConfig
+from dsdm_engine.evaluation.subsets import ValidateConfig
 from dsdm_engine.jobs import run_job
 from dsdm_engine.stages import FeatureConfig, ProxyConfig
 
@@ -38,7 +40,8 @@ class DemoPlan:
     target_examples: int
     proxies: ProxyConfig
     features: FeatureConfig
-    lambda_rel: float = float("inf")
+    scoring: ScoreConfig = field(default_factory=ScoreConfig)
+    validation: ValidateConfig | None = None  # a quick LDS check the summary prints
     k_fraction: float = 0.1
     methods: tuple[str, ...] = METHODS
     selector_options: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -58,6 +61,8 @@ PLANS: dict[str, DemoPlan] = {
             n_models=4, preset="tiny", vocab_size=2048, seq_len=128, token_budget=1_500_000
         ),
         features=FeatureConfig(proj_dim=4096),
+        # 12 subset models: a quick look (CI about ±0.5); bench/validate.py runs 64
+        validation=ValidateConfig(n_subsets=12, noise_seeds=0),
     ),
     "full": DemoPlan(
         "full",
@@ -139,7 +144,9 @@ def _engine(catalog: Catalog, plan: DemoPlan, seed: int, device: str) -> dict[st
             catalog,
             "score",
             {"features": features, "target": name},
-            lambda p, name=name: stages.score_task(catalog, features, name, plan.lambda_rel, p),
+            lambda p, name=name: stages.score_task(
+                catalog, features, name, plan.scoring.lambda_rel, p, plan.scoring.normalize
+            ),
             echo=True,
         )
     return scores
@@ -179,6 +186,22 @@ def _selections(catalog: Catalog, plan: DemoPlan, seed: int) -> list[str]:
     return made
 
 
+def _validation(catalog: Catalog, plan: DemoPlan, device: str) -> str:
+    """A quick `dsdm validate`: does each target's DsDm score predict subset-trained models?"""
+    from dataclasses import replace
+
+    from dsdm_engine.evaluation.validate import validate
+
+    cfg = replace(plan.validation, device=device)
+    return run_job(
+        catalog,
+        "validate",
+        {"pool": POOL, "demo": plan.size, "subsets": cfg.n_subsets},
+        lambda p: validate(catalog, POOL, list(TARGETS), cfg, p),
+        echo=True,
+    )
+
+
 def build_demo(
     catalog: Catalog,
     size: str = "small",
@@ -186,6 +209,7 @@ def build_demo(
     fixtures_dir: Path | None = None,
     engine: bool = True,
     device: str = "auto",
+    validation: bool = True,
 ) -> dict[str, Any]:
     """Build (or finish building) the demo workspace; returns a summary with timings."""
     if size not in PLANS:
@@ -203,6 +227,9 @@ def build_demo(
         timings["engine_s"] = time.monotonic() - t0 - sum(timings.values())
         summary["selections"] = _selections(catalog, plan, seed)
         timings["selections_s"] = time.monotonic() - t0 - sum(timings.values())
+        if validation and plan.validation is not None:
+            summary["validation"] = _validation(catalog, plan, device)
+            timings["validation_s"] = time.monotonic() - t0 - sum(timings.values())
     timings["total_s"] = time.monotonic() - t0
     summary["timings"] = timings
     return summary
@@ -232,5 +259,17 @@ def print_summary(catalog: Catalog, summary: dict[str, Any]) -> None:
                     f"; AUROC of lowest scores for planted docs {auroc(scores['score'], flags):.2f}"
                 )
             print(line)
+    if "validation" in summary:
+        res = catalog.lds_results(run_id=summary["validation"])
+        print(f"LDS of the DsDm scores ({int(res['n_subsets'].max())} subset models, held out):")
+        for name, run_id in summary["scores"].items():
+            task_id = catalog.get_target_task(name)["task_id"]
+            r = res[(res["task_id"] == task_id) & (res["split"] == "heldout")]
+            mine = r[r["predictor"].str.contains(run_id)].iloc[0]
+            best = r[r["kind"] == "similarity"].sort_values("aggregate_lds").iloc[-1]
+            print(
+                f"  {name}: {mine.aggregate_lds:+.2f} [{mine.ci_lo:+.2f}, {mine.ci_hi:+.2f}]"
+                f" (best similarity: {best.predictor} {best.aggregate_lds:+.2f})"
+            )
     t = summary["timings"]
     print("timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in t.items()))

@@ -8,6 +8,7 @@ fixed-length chunks. Long documents should be chunked at ingest (`--chunk-tokens
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -19,7 +20,7 @@ from data_catalog.errors import InputError
 from dsdm_engine.compute.configs import FeatureConfig
 from dsdm_engine.progress import ProgressCallback, no_progress
 from dsdm_engine.stages.proxies import check_pool_unchanged, model_dirs
-from dsdm_engine.stages.tokens import prepare_tokens
+from dsdm_engine.stages.tokens import document_tokens, prepare_tokens
 
 
 class PaddedDocs:
@@ -40,8 +41,12 @@ class PaddedDocs:
 
 
 def stored_feature_config(frozen: dict[str, Any]) -> FeatureConfig:
-    """The `FeatureConfig` a features run was made with (its frozen dict holds a few extras)."""
-    return FeatureConfig(**{f.name: frozen[f.name] for f in fields(FeatureConfig)})
+    """The `FeatureConfig` a features run was made with (its frozen dict holds a few extras;
+    runs stored before the rename call the projection dimension `k`)."""
+    frozen = {"proj_dim": frozen.get("k"), "whole_docs": False, **frozen}
+    return FeatureConfig(
+        **{f.name: frozen[f.name] for f in fields(FeatureConfig) if f.name in frozen}
+    )
 
 
 def featurize(
@@ -53,6 +58,7 @@ def featurize(
     """Featurise every pool document under every proxy (resuming from shard markers)."""
     from dsdm_engine.compute.featurize.registry import make_featurizer
     from dsdm_engine.compute.featurize.shards import featurize_pool
+    from dsdm_engine.compute.featurize.windows import document_windows, sum_windows
     from dsdm_engine.compute.models import configure_threads, resolve_device
     from dsdm_engine.compute.training import checkpoint_sha256, load_proxy
 
@@ -64,12 +70,19 @@ def featurize(
     dirs = model_dirs(catalog, proxies_run_id)
     tokens = prepare_tokens(catalog, proxies["pool_id"], pcfg["vocab_size"], pcfg["seq_len"])
     docs = np.load(tokens.docs_path, mmap_mode="r")  # (n_docs, seq_len) int32
+    n_docs = docs.shape[0]
+    owner = None
+    if config.whole_docs:  # every window of every document; summed per document afterwards
+        flat, offsets = document_tokens(
+            catalog, proxies["pool_id"], pcfg["vocab_size"], pcfg["seq_len"]
+        )
+        docs, owner = document_windows(flat, offsets, int(pcfg["seq_len"]))
     device = resolve_device(config.device)
     models = [load_proxy(d, device=str(device))[0] for d in dirs]
     # the arrays' real width: near-square blocks per layer can sum to slightly less than asked
     actual = make_featurizer(models[0], config.for_proxy(0)).k
     frozen = {**asdict(config), "proxies_run_id": proxies_run_id, "proj_dim_actual": actual}
-    n = docs.shape[0]
+    n = docs.shape[0]  # rows featurised: documents, or their windows
     with catalog.begin_run("features", frozen, pool_id=proxies["pool_id"]) as run:
         for m, (mdir, model) in enumerate(zip(dirs, models, strict=True)):
             fc = config.for_proxy(m)
@@ -78,15 +91,23 @@ def featurize(
             def report(done: int, tot: int, msg: str = "", m: int = m) -> None:
                 progress(m * n + done, n * len(dirs), f"model {m + 1}/{len(dirs)}: {msg}")
 
-            featurize_pool(
+            out = catalog.layout.model_dir(run.run_id, m)
+            if owner is not None and (out / "COMPLETE").exists():
+                continue  # the per-document sums are done; the windows are gone
+            phi, q = featurize_pool(
                 feat,
                 docs,
-                catalog.layout.model_dir(run.run_id, m),
+                out if owner is None else out / "windows",
                 shard_size=config.shard_size,
                 batch_size=config.batch_size,
                 meta={"checkpoint_sha256": checkpoint_sha256(mdir), "config": fc.to_json()},
                 progress=report,
             )
+            if owner is not None:
+                n_tok = (docs >= 0).sum(axis=1).astype(np.float64)
+                sum_windows(phi, q, owner, n_tok, n_docs, out)
+                del phi
+                shutil.rmtree(out / "windows")  # the sums are what scoring reads
     return run.run_id
 
 

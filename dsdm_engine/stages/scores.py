@@ -15,6 +15,7 @@ from data_catalog import atomic
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError, NotFoundError
 from data_catalog.ranks import percentiles, zscores
+from dsdm_engine.compute.configs import ScoreConfig
 from dsdm_engine.progress import ProgressCallback, no_progress
 from dsdm_engine.stages.features import target_features
 
@@ -49,21 +50,18 @@ def score_task(
     catalog: Catalog,
     features_run_id: str,
     task_ref: str,
-    lambda_rel: float = math.inf,
+    lambda_rel: float = ScoreConfig.lambda_rel,
     progress: ProgressCallback = no_progress,
-    normalize: str = "cosine",
+    normalize: str = ScoreConfig.normalize,
 ) -> str:
     """Datamodel score of every pool document for a target task; stored in the catalog.
 
     Sign: positive = predicted to lower the target loss. Returns the scores run id.
-    ``normalize="cosine"`` (default) divides each document's score by its mean feature norm
-    (as LESS does), so documents with unusually large gradients (garbled or encoded text)
-    cannot dominate the ranking by magnitude alone; the sign is unchanged. On the demo it
-    lowered held-out loss below random at 12 of 12 (target, budget) points, against 10 of 12
-    for the raw scores (README). ``normalize="none"`` gives trak's scores exactly.
+    Defaults (`ScoreConfig`) were chosen by held-out LDS: λ = 0.1·tr(ΦᵀΦ)/k, raw TRAK scores.
+    ``normalize="cosine"`` divides each document's score by its mean feature norm (as LESS
+    does); it made the seeds agree but the scores predict nothing on the demo.
     """
-    if normalize not in NORMALIZE:
-        raise InputError(f"unknown normalize {normalize!r}; known: {', '.join(NORMALIZE)}")
+    ScoreConfig(lambda_rel, normalize)  # validates both, naming the flag
     from dsdm_engine.compute.scoring import task_scores
 
     task = catalog.get_target_task(task_ref)
@@ -99,9 +97,6 @@ def score_task(
         )
         progress(3, 3, "done")
     return run.run_id
-
-
-NORMALIZE = ("none", "cosine")
 
 
 def feature_norms(models: list[Any]) -> np.ndarray:

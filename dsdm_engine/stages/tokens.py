@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_catalog import atomic
 from data_catalog.catalog import Catalog
 from dsdm_engine.progress import ProgressCallback, no_progress
 
@@ -74,3 +75,26 @@ def prepare_tokens(
         (arr_dir / "COMPLETE").write_text("ok\n")
     progress(3, 3, "tokens ready")
     return TokenData(tok_dir, chunks_path, docs_path, doc_ids)
+
+
+def document_tokens(
+    catalog: Catalog, pool_id: str, vocab_size: int, seq_len: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every document's full token ids, each followed by EOS, flat, with offsets (n + 1,):
+    what whole-document features and subset models are built from. Cached beside the tokens."""
+    from dsdm_engine.compute.tokenizer import EOS, load_tokenizer, special_id
+
+    tokens = prepare_tokens(catalog, pool_id, vocab_size, seq_len)
+    flat_path = tokens.docs_path.parent / "doc_tokens.npy"
+    offsets_path = tokens.docs_path.parent / "doc_offsets.npy"
+    if not (flat_path.exists() and offsets_path.exists()):
+        tok = load_tokenizer(tokens.tokenizer_dir)
+        eos = special_id(tok, EOS)
+        parts, lengths = [], []
+        for df in catalog.iter_documents(pool_id, columns="doc_id, text"):
+            for enc in tok.encode_batch(list(df["text"])):
+                parts.append(np.asarray(enc.ids + [eos], dtype=np.int32))
+                lengths.append(len(enc.ids) + 1)
+        atomic.write_npy(flat_path, np.concatenate(parts) if parts else np.zeros(0, np.int32))
+        atomic.write_npy(offsets_path, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+    return np.load(flat_path, mmap_mode="r"), np.load(offsets_path)

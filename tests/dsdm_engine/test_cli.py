@@ -110,7 +110,7 @@ def test_every_generated_cli_default_is_the_config_default():
     """A default lives in one place: the stage config. The CLI reads it from there."""
     import dataclasses
 
-    from dsdm_engine.compute.configs import FeatureConfig, TrainConfig
+    from dsdm_engine.compute.configs import FeatureConfig, ScoreConfig, TrainConfig
     from dsdm_engine.evaluation.subsets import ValidateConfig
     from dsdm_engine.stages import ProxyConfig
 
@@ -119,6 +119,7 @@ def test_every_generated_cli_default_is_the_config_default():
         (("proxy", "train"), ProxyConfig()),
         (("featurize",), FeatureConfig()),
         (("validate",), ValidateConfig()),
+        (("score",), ScoreConfig()),
     ]
     for path, config in cases:
         parser = _subparser(build_parser(), *path)

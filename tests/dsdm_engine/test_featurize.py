@@ -194,3 +194,28 @@ def test_featurize_targets_matches_batches(model):
     )
     f_all, _ = fz.featurize(b)
     assert rel_err(f, f_all) < 1e-5 and q.shape == (5,)
+
+
+def test_whole_document_features_are_the_sum_of_its_windows(model, tmp_path):
+    """A document longer than seq_len is judged by all its windows: its feature is their sum."""
+    from dsdm_engine.compute.featurize.windows import document_windows, sum_windows
+    from dsdm_engine.stages.features import PaddedDocs
+
+    g = np.random.default_rng(0)
+    docs = [g.integers(2, V, n).astype(np.int32) for n in (5, T + 7, 3 * T)]
+    flat = np.concatenate([np.append(d, 1) for d in docs])  # each ends with EOS (id 1)
+    offsets = np.concatenate([[0], np.cumsum([len(d) + 1 for d in docs])])
+    win, owner = document_windows(flat, offsets, T)
+    # 6, T+8 and 3T+1 tokens with the [EOS] prefix; a 1-token tail predicts nothing: dropped
+    assert list(np.bincount(owner)) == [1, 2, 3]
+    assert win[0, 0] == 1 and (win[0, 6:] == -1).all()
+    fz = PaddedDocs(make_featurizer(model, FeatureConfig(proj_dim=64)))
+    phi_w, q_w = featurize_pool(fz, win, tmp_path / "w", shard_size=3, batch_size=2)
+    sum_windows(phi_w, q_w, owner, (win >= 0).sum(1).astype(float), 3, tmp_path, block=3)
+    phi, q = load_pool_features(tmp_path)
+    for i in range(3):
+        assert rel_err(phi[i], np.asarray(phi_w)[owner == i].sum(0)) < 1e-6
+    # a short document's feature is exactly what the first-seq_len path gives it
+    alone, _ = fz.featurize(Batch.from_arrays(win[:1]))
+    assert rel_err(phi[0], alone[0]) < 1e-5
+    assert q.shape == (3,) and np.all((q > 0) & (q <= 1))

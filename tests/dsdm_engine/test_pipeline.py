@@ -142,17 +142,20 @@ def test_a_new_split_gets_its_own_target_features(scored):
 
 
 def test_cosine_normalisation_divides_by_feature_norms(scored):
-    cat, _, features, cos_run = scored  # the default is cosine
-    dot_run = stages.score_task(cat, features, "cook@v1", normalize="none")
-    assert cos_run != dot_run
-    assert cat.get_run(cos_run)["config"]["normalize"] == "cosine"
+    cat, _, features, default_run = scored  # the default: λ = 0.1·tr/k, raw TRAK scores
+    assert cat.get_run(default_run)["config"]["normalize"] == "none"
+    dot_run = stages.score_task(cat, features, "cook@v1", float("inf"), normalize="none")
+    cos_run = stages.score_task(cat, features, "cook@v1", float("inf"), normalize="cosine")
+    assert len({cos_run, dot_run, default_run}) == 3
     dot = cat.scores(dot_run, "cook@v1")["score"].to_numpy()
     cos = cat.scores(cos_run, "cook@v1")["score"].to_numpy()
     norms = stages.feature_norms(stages.pool_models(cat, features, float("inf")))
     np.testing.assert_allclose(cos, dot / norms, rtol=1e-9)
     assert np.array_equal(np.sign(cos), np.sign(dot))
-    with pytest.raises(InputError, match="unknown normalize"):
+    with pytest.raises(InputError, match="unknown --normalize"):
         stages.score_task(cat, features, "cook@v1", normalize="l3")
+    with pytest.raises(InputError, match="--lambda-rel"):
+        stages.score_task(cat, features, "cook@v1", lambda_rel=0.0)
 
 
 def test_a_pool_changed_after_training_is_refused(scored, tmp_path):

@@ -1,5 +1,7 @@
 """Scores: equal to the trak library's on the same features; the sign means "helps the target"."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -70,9 +72,29 @@ def test_scores_equal_trak_finalize_scores_on_the_same_features(tmp_path, lambda
     assert np.abs(task - ours.mean(1)).max() <= 1e-5 * np.abs(ours).max()
 
 
-def test_default_scoring_path_is_the_trak_library_limit_cosine_normalised(tmp_path):
-    """The shipped default (λ = ∞, cosine) equals trak's own scores at a huge λ, divided by each
-    document's mean feature norm, computed from trak's stored features and scores alone."""
+def test_default_scoring_is_trak_at_the_default_relative_lambda(tmp_path):
+    """The shipped default (λ = 0.1·tr(ΦᵀΦ)/k, raw scores) equals trak's own finalize_scores at
+    that absolute λ, computed from trak's stored features alone."""
+    from dsdm_engine.compute.configs import ScoreConfig
+
+    default = ScoreConfig()
+    assert default.normalize == "none" and math.isfinite(default.lambda_rel)
+    rng = np.random.default_rng(4)
+    pool = rng.integers(2, V, (64, T))
+    targets = rng.integers(2, V, (5, T))
+    states = [build_model("tiny", V, T, seed=1).state_dict()]
+    _, feats = trak_run(tmp_path / "a", states, pool, targets, k=32, lambda_reg=0.0)
+    phi, q, tphi = feats[0]
+    lam = default.lambda_rel * np.trace(phi.astype(np.float64).T @ phi) / phi.shape[1]
+    trak_scores, _ = trak_run(tmp_path / "b", states, pool, targets, k=32, lambda_reg=lam)
+    ours = task_scores([fit_pool_model(phi, q, lambda_rel=default.lambda_rel)], [tphi])
+    expected = trak_scores.mean(axis=1)
+    assert np.abs(ours - expected).max() <= 1e-3 * np.abs(expected).max()
+
+
+def test_cosine_option_is_the_trak_limit_divided_by_feature_norms(tmp_path):
+    """`--lambda-rel inf --normalize cosine` (the former default) equals trak's scores at a huge
+    λ divided by each document's mean feature norm."""
     from dsdm_engine.stages import feature_norms
 
     rng = np.random.default_rng(4)
@@ -83,12 +105,11 @@ def test_default_scoring_path_is_the_trak_library_limit_cosine_normalised(tmp_pa
     expected = trak_scores.mean(axis=1) / np.mean(
         [np.linalg.norm(phi, axis=1) for phi, _, _ in feats], axis=0
     )
-    pms = [fit_pool_model(phi, q) for phi, q, _ in feats]  # the defaults: λ = ∞
+    pms = [fit_pool_model(phi, q, lambda_rel=math.inf) for phi, q, _ in feats]
     ours = task_scores(pms, [t for _, _, t in feats]) / feature_norms(pms)
     assert np.abs(ours - expected).max() <= 1e-3 * np.abs(expected).max()
     assert spearman(ours, expected) > 0.999
-    # the normalisation matters: raw scores rank differently from the default path
-    assert spearman(trak_scores.mean(axis=1), expected) < 0.999
+    assert spearman(trak_scores.mean(axis=1), expected) < 0.999  # the division matters
 
 
 @pytest.fixture(scope="module")
