@@ -166,3 +166,38 @@ def test_a_pool_changed_after_training_is_refused(scored, tmp_path):
     ingest(cat, "p", [str(extra)], append=True)
     with pytest.raises(InputError, match="changed since proxies"):
         stages.featurize(cat, proxies, stages.FeatureConfig(proj_dim=128, shard_size=64))
+
+
+def test_a_moved_workspace_still_scores_selects_and_exports(tmp_path):
+    """Paths are stored relative to the workspace: move the folder and keep working in it."""
+    import shutil
+
+    rng = random.Random(2)
+    words = TOPICS["cooking"].split() + TOPICS["code"].split()
+    path = tmp_path / "pool.jsonl"
+    path.write_text(
+        "\n".join(
+            json.dumps({"text": " ".join(rng.choice(words) for _ in range(rng.randint(20, 60)))})
+            for _ in range(60)
+        )
+    )
+    cat = Catalog.open(tmp_path / "ws")
+    ingest(cat, "p", [str(path)])
+    add_target_task(cat, "cook", [("stir the", " sauce"), ("bake the", " bread")] * 3, origin="t")
+    pcfg = stages.ProxyConfig.make(
+        n_models=1, preset="tiny", vocab_size=300, seq_len=32, token_budget=2048
+    )
+    features = stages.featurize(
+        cat, stages.train_proxies(cat, "p", pcfg), stages.FeatureConfig(proj_dim=64)
+    )
+    first = stages.score_task(cat, features, "cook")
+    shutil.move(str(tmp_path / "ws"), str(tmp_path / "moved"))
+    moved = Catalog.open(tmp_path / "moved")
+    again = stages.score_task(moved, features, "cook", lambda_rel=1.0)  # new A, cached targets
+    assert again != first
+    assert moved.run(features).artifact_dir.parent.parent.parent == tmp_path / "moved"
+    sel = stages.run_selection(moved, "dsdm", "p", task_ref="cook", rule=SelectionRule(k=10))
+    manifest = export_selection(moved, sel, fmt="jsonl", name="pick")
+    assert manifest["path"].startswith(str(tmp_path / "moved"))
+    assert (tmp_path / "moved" / "exports" / "pick" / "data.jsonl").exists()
+    assert not (tmp_path / "ws").exists()  # nothing was written to the old place
