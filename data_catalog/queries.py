@@ -189,15 +189,8 @@ def search_documents(
     cols = "s.score, s.percentile"
     if not f.scored:
         cols = "NULL::DOUBLE AS score, NULL::DOUBLE AS percentile"
-    paging, page_params = sql.page(limit, offset)
-    with catalog.connect() as con:
-        total = con.execute(f"SELECT count(*) {sql_from}", params).fetchone()[0]
-        page = con.execute(
-            f"SELECT d.doc_id, d.source, d.n_words, {cols}, d.metadata->>'planted' AS planted, "
-            f"left(d.text, ?) AS snippet {sql_from} ORDER BY {sort} {paging}",
-            [SNIPPET_CHARS, *params, *page_params],
-        ).df()
-    return page, int(total)
+    select = f"d.doc_id, d.source, d.n_words, {cols}, d.metadata->>'planted' AS planted"
+    return _page_with_total(catalog, select, sql_from, params, sort, limit, offset)
 
 
 def get_document(catalog: Catalog, pool_id: str, doc_id: str) -> dict[str, Any]:
@@ -296,12 +289,25 @@ def picked_by_a_not_b(
         "(SELECT doc_id FROM selection_members WHERE selection_id = ? AND rank <= ?)"
     )
     params = [sel_a, int(k), sel_b, int(k)]
+    select = "a.rank, a.doc_id, a.score, d.source, d.n_words"
+    return _page_with_total(catalog, select, base, params, "a.rank", limit, offset)
+
+
+def _page_with_total(
+    catalog: Catalog,
+    select: str,
+    sql_from: str,
+    params: list[Any],
+    order: str,
+    limit: int,
+    offset: int,
+) -> tuple[pd.DataFrame, int]:
+    """One page of `SELECT <select>, snippet <sql_from>` in `order`, and the total row count."""
     paging, page_params = sql.page(limit, offset)
     with catalog.connect() as con:
-        total = con.execute(f"SELECT count(*) {base}", params).fetchone()[0]
+        total = con.execute(f"SELECT count(*) {sql_from}", params).fetchone()[0]
         page = con.execute(
-            f"SELECT a.rank, a.doc_id, a.score, d.source, d.n_words, left(d.text, ?) AS snippet "
-            f"{base} ORDER BY a.rank {paging}",
+            f"SELECT {select}, left(d.text, ?) AS snippet {sql_from} ORDER BY {order} {paging}",
             [SNIPPET_CHARS, *params, *page_params],
         ).df()
     return page, int(total)

@@ -14,6 +14,7 @@ from typing import Any
 
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
+from dsdm_engine.cli.common import add_command
 
 
 def _cat(args: argparse.Namespace) -> Catalog:
@@ -210,11 +211,13 @@ def register_engine_commands(sub: Any) -> None:
     from dsdm_engine.compute.configs import FeatureConfig, ScoreConfig, TrainConfig
     from dsdm_engine.stages.config import ProxyConfig
 
-    d = sub.add_parser(
+    d = add_command(
+        sub,
         "demo",
-        help="build the demo workspace end to end, then serve the app",
-        description="Pool from real public text (+ planted bad data), the four target tasks, "
-        "proxies, features, DsDm scores and every selector. Idempotent: reruns reuse results.",
+        cmd_demo,
+        "build the demo workspace end to end, then serve the app",
+        "Pool from real public text (+ planted bad data), the four target tasks, proxies, "
+        "features, DsDm scores, every selector and a quick validation. Idempotent.",
     )
     d.add_argument("--size", default="small", choices=["tiny", "small", "full"])
     d.add_argument("--seed", type=int, default=0)
@@ -224,7 +227,6 @@ def register_engine_commands(sub: Any) -> None:
     d.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     d.add_argument("--host", default="127.0.0.1", help="app address (see `dsdm app`)")
     d.add_argument("--port", type=int, default=0, help="app port")
-    d.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("proxy", help="proxy language models").add_subparsers(
         dest="sub", required=True, metavar="SUB"

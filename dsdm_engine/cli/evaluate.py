@@ -20,6 +20,7 @@ from dsdm_engine.cli.common import print_df
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from dsdm_engine.cli.options import config_from_args
     from dsdm_engine.evaluation.harness import (
         EvalRecipe,
         compute_multipliers,
@@ -28,16 +29,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     from dsdm_engine.jobs import run_job
 
-    recipe = EvalRecipe(
-        preset=args.preset,
-        vocab_size=args.vocab_size,
-        seq_len=args.seq_len,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        passes=args.passes,
-        max_heldout=args.max_heldout or None,
-        device=args.device,
-    )
+    recipe = config_from_args(EvalRecipe, args, max_heldout=args.max_heldout or None)
     cat = Catalog.open(args.workspace)
     args.selections = args.selections or _pool_selections(cat, args.pool, args.target)
     args.budgets = args.budgets or [_common_budget(cat, args.selections)]
@@ -126,6 +118,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def register_eval_commands(sub: Any) -> None:
     """Add `evaluate`, `validate` and `planted` to the `dsdm` subcommand parser."""
     from dsdm_engine.cli.options import add_config_args
+    from dsdm_engine.evaluation.harness import EvalRecipe
     from dsdm_engine.evaluation.subsets import ValidateConfig
 
     e = sub.add_parser("evaluate", help="train fresh models on selections; held-out target loss")
@@ -136,14 +129,7 @@ def register_eval_commands(sub: Any) -> None:
         "--budgets", nargs="+", type=int, help="token budgets (default: 90%% of the smallest)"
     )
     e.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds")
-    e.add_argument("--preset", help="model preset (default: the pool's proxies preset)")
-    e.add_argument("--vocab-size", type=int, help="default: the pool's proxies vocabulary")
-    e.add_argument("--seq-len", type=int, help="default: the pool's proxies context")
-    e.add_argument("--lr", type=float, default=3e-3)
-    e.add_argument("--batch-size", type=int, default=16)
-    e.add_argument("--passes", type=float, default=2.0, help="training tokens = passes × budget")
-    e.add_argument("--max-heldout", type=int, default=256, help="held-out examples (0 = all)")
-    e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_config_args(e, EvalRecipe)
     e.set_defaults(func=cmd_evaluate)
 
     v = sub.add_parser(

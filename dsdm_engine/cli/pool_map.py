@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from data_catalog.catalog import Catalog
+from dsdm_engine.cli.common import add_command
 
 
 def cmd_map(args: argparse.Namespace) -> int:
@@ -38,15 +39,16 @@ def cmd_map(args: argparse.Namespace) -> int:
 
 def register_map_command(sub: Any) -> None:
     """Add `dsdm map` to the CLI's subparsers (hooked in `dsdm_engine.cli._register_extra`)."""
-    m = sub.add_parser(
+    m = add_command(
+        sub,
         "map",
-        help="2-D map of a pool's documents (for the app's Map page)",
-        description="Embed every document with MiniLM (cached), project to 2-D (UMAP, or PCA for "
-        "very large or tiny pools) and store the layout keyed by the pool's content hash.",
+        cmd_map,
+        "2-D map of a pool's documents (for the app's Map page)",
+        "Embed every document with MiniLM (cached), project to 2-D (UMAP, or PCA for very large "
+        "or tiny pools) and store the layout keyed by the pool's content hash.",
     )
     m.add_argument("--pool", required=True, help="pool name")
     m.add_argument("--method", choices=["auto", "umap", "pca"], default="auto")
     m.add_argument("--seed", type=int, default=0, help="seed of the projection (stored)")
     m.add_argument("--force", action="store_true", help="recompute even if a layout is stored")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
-    m.set_defaults(func=cmd_map)

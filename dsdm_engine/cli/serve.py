@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from data_catalog.workspace import ENV_VAR, resolve_workspace_path
+from dsdm_engine.cli.common import add_command
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
@@ -74,12 +75,13 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 def register_app_command(sub: Any) -> None:
     """Add `dsdm app` to the CLI's subparsers (called from `dsdm_engine.cli.build_parser`)."""
-    a = sub.add_parser(
+    a = add_command(
+        sub,
         "app",
-        help="serve the curation app in a browser",
-        description="Serve the Streamlit app for the workspace (default 127.0.0.1). Opens on "
-        "the demo workspace (./dsdm_workspace) unless --workspace or $DSDM_WORKSPACE says "
-        "otherwise.",
+        cmd_app,
+        "serve the curation app in a browser",
+        "Serve the Streamlit app for the workspace (default 127.0.0.1). Opens on the demo "
+        "workspace (./dsdm_workspace) unless --workspace or $DSDM_WORKSPACE says otherwise.",
     )
     a.add_argument(
         "--host",
@@ -87,4 +89,3 @@ def register_app_command(sub: Any) -> None:
         help="address to bind (default 127.0.0.1; give 0.0.0.0 to expose it on the network)",
     )
     a.add_argument("--port", type=int, default=0, help="port (default: first free from 8501)")
-    a.set_defaults(func=cmd_app)

@@ -31,7 +31,7 @@ import json
 import math
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -53,17 +53,27 @@ class EvalRecipe:
     (`resolve`). Training tokens for a budget B = ``passes · B``.
     """
 
-    preset: str | None = None
-    vocab_size: int | None = None
-    seq_len: int | None = None
-    lr: float = 3e-3
-    batch_size: int = 16
-    passes: float = 2.0
-    weight_decay: float = 0.1
-    warmup_frac: float = 0.05
-    max_heldout: int | None = 256
-    eval_batch_size: int = 32
-    device: str = "auto"
+    preset: str | None = field(
+        default=None, metadata={"help": "model preset (default: the pool's proxies preset)"}
+    )
+    vocab_size: int | None = field(
+        default=None, metadata={"help": "default: the pool's proxies vocabulary"}
+    )
+    seq_len: int | None = field(
+        default=None, metadata={"help": "default: the pool's proxies context"}
+    )
+    lr: float = field(default=3e-3, metadata={"help": "peak AdamW learning rate"})
+    batch_size: int = field(default=16, metadata={"help": "sequences per step"})
+    passes: float = field(default=2.0, metadata={"help": "training tokens = passes x budget"})
+    weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay"})
+    warmup_frac: float = field(default=0.05, metadata={"help": "warm-up share of the steps"})
+    max_heldout: int | None = field(
+        default=256, metadata={"help": "held-out examples per task (0 = all)"}
+    )
+    eval_batch_size: int = field(default=32, metadata={"help": "sequences per scoring batch"})
+    device: str = field(
+        default="auto", metadata={"help": "auto | cpu | cuda", "choices": ("auto", "cpu", "cuda")}
+    )
 
     def __post_init__(self) -> None:
         from dsdm_engine.compute.models import DEVICES, PRESETS

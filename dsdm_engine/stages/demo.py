@@ -124,19 +124,15 @@ def _engine(catalog: Catalog, plan: DemoPlan, seed: int, device: str) -> dict[st
 
     pcfg = plan.proxies.with_train(seed=seed, device=device)
     fcfg = replace(plan.features, device=device)
-    proxies = run_job(
-        catalog,
-        "proxy_train",
-        {"pool": POOL, "demo": plan.size},
-        lambda p: stages.train_proxies(catalog, POOL, pcfg, p),
-        echo=True,
+
+    def job(kind: str, params: dict[str, Any], stage: Callable[..., str]) -> str:
+        return run_job(catalog, kind, {**params, "demo": plan.size}, stage, echo=True)
+
+    proxies = job(
+        "proxy_train", {"pool": POOL}, lambda p: stages.train_proxies(catalog, POOL, pcfg, p)
     )
-    features = run_job(
-        catalog,
-        "featurize",
-        {"proxies": proxies, "demo": plan.size},
-        lambda p: stages.featurize(catalog, proxies, fcfg, p),
-        echo=True,
+    features = job(
+        "featurize", {"proxies": proxies}, lambda p: stages.featurize(catalog, proxies, fcfg, p)
     )
     scores = {}
     for name in TARGETS:

@@ -111,6 +111,7 @@ def test_every_generated_cli_default_is_the_config_default():
     import dataclasses
 
     from dsdm_engine.compute.configs import FeatureConfig, ScoreConfig, TrainConfig
+    from dsdm_engine.evaluation.harness import EvalRecipe
     from dsdm_engine.evaluation.subsets import ValidateConfig
     from dsdm_engine.stages import ProxyConfig
 
@@ -120,6 +121,7 @@ def test_every_generated_cli_default_is_the_config_default():
         (("featurize",), FeatureConfig()),
         (("validate",), ValidateConfig()),
         (("score",), ScoreConfig()),
+        (("evaluate",), EvalRecipe()),
     ]
     for path, config in cases:
         parser = _subparser(build_parser(), *path)
