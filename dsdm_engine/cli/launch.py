@@ -188,6 +188,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "score": ("score",),
     "select": ("select",),
     "evaluate": ("evaluate",),
+    "validate": ("validate",),
     "demo": ("demo", "--no-app"),  # the app is already running
 }
 # Which of the form's fields each stage takes (anything else goes in `extra`).
@@ -197,6 +198,7 @@ STAGE_FIELDS: dict[str, tuple[str, ...]] = {
     "score": ("pool", "target"),
     "select": ("method", "pool", "target", "k", "seed"),
     "evaluate": ("pool", "target"),
+    "validate": ("pool", "target", "seed"),
     "demo": ("seed",),
 }
 

@@ -100,6 +100,8 @@ def test_stage_args_builds_argument_lists_without_a_shell():
     assert launcher.stage_args("proxy", pool="p", target="t", k=3) == [
         "proxy", "train", "--pool", "p"]  # fmt: skip
     assert launcher.stage_args("demo", pool="p") == ["demo", "--no-app"]
+    assert launcher.stage_args("validate", pool="p", target="t", seed=1, extra="--subsets 8") == [
+        "validate", "--pool", "p", "--target", "t", "--seed", "1", "--subsets", "8"]  # fmt: skip
     with pytest.raises(ValueError, match="known stages"):
         launcher.stage_args("nope")
     with pytest.raises(ValueError, match="extra arguments"):
