@@ -57,7 +57,7 @@ def score_task(
     """Datamodel score of every pool document for a target task; stored in the catalog.
 
     Sign: positive = predicted to lower the target loss. Returns the scores run id.
-    Defaults (`ScoreConfig`) were chosen by held-out LDS: λ = 0.1·tr(ΦᵀΦ)/k, raw TRAK scores.
+    Defaults (`ScoreConfig`) were chosen by held-out LDS: λ = 10·tr(ΦᵀΦ)/k, raw TRAK scores.
     ``normalize="cosine"`` divides each document's score by its mean feature norm (as LESS
     does); it made the seeds agree but the scores predict nothing on the demo.
     """

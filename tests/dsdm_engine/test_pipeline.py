@@ -142,7 +142,7 @@ def test_a_new_split_gets_its_own_target_features(scored):
 
 
 def test_cosine_normalisation_divides_by_feature_norms(scored):
-    cat, _, features, default_run = scored  # the default: λ = 0.1·tr/k, raw TRAK scores
+    cat, _, features, default_run = scored  # the default: a finite λ, raw TRAK scores
     assert cat.get_run(default_run)["config"]["normalize"] == "none"
     dot_run = stages.score_task(cat, features, "cook@v1", float("inf"), normalize="none")
     cos_run = stages.score_task(cat, features, "cook@v1", float("inf"), normalize="cosine")

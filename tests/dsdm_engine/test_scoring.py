@@ -73,7 +73,7 @@ def test_scores_equal_trak_finalize_scores_on_the_same_features(tmp_path, lambda
 
 
 def test_default_scoring_is_trak_at_the_default_relative_lambda(tmp_path):
-    """The shipped default (λ = 0.1·tr(ΦᵀΦ)/k, raw scores) equals trak's own finalize_scores at
+    """The shipped default (a finite relative λ, raw scores) equals trak's own finalize_scores at
     that absolute λ, computed from trak's stored features alone."""
     from dsdm_engine.compute.configs import ScoreConfig
 
