@@ -287,6 +287,9 @@ def train_subset_models(
         root,
         masks,
         {k: np.asarray(v) for k, v in outcomes.items()},
-        {k: np.asarray(v).reshape(len(v), -1) for k, v in noise.items()},
+        {
+            k: np.asarray(v, dtype=float).reshape(len(v), -1) if v else np.zeros((0, 0))
+            for k, v in noise.items()
+        },  # fmt: skip
         frozen,
     )

@@ -139,3 +139,10 @@ def test_validate_stores_lds_for_every_predictor_and_resumes(tiny_scored):
     assert any("5 subset models already trained" in m for m in again_msgs)
     pd_cols = ["predictor", "split", "aggregate_lds"]
     assert cat.lds_results(run_id=run_id)[pd_cols].equals(res[pd_cols])
+
+
+def test_validate_without_noise_seeds_reports_no_noise_floor(tiny_scored):
+    cfg = ValidateConfig(n_subsets=4, noise_seeds=0, workers=1, token_budget=2048, device="cpu")
+    run_id = validate(tiny_scored, "p", config=cfg, similarity=False)
+    res = tiny_scored.lds_results(run_id=run_id)
+    assert (res["n_subsets"] == 4).all() and set(res["kind"]) == {"dsdm"}
