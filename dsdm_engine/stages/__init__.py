@@ -6,7 +6,7 @@ resumable: completed models and shards are found by their markers and skipped, s
 after a kill continues where it stopped. This package is the engine's Python API.
 """
 
-from dsdm_engine.compute.configs import FeatureConfig
+from dsdm_engine.compute.configs import FeatureConfig, TrainConfig
 from dsdm_engine.stages.config import ProxyConfig, config_hash
 from dsdm_engine.stages.features import featurize, target_features
 from dsdm_engine.stages.proxies import model_dirs, train_proxies
@@ -29,6 +29,7 @@ __all__ = [
     "FeatureConfig",
     "ProxyConfig",
     "TokenData",
+    "TrainConfig",
     "check_selection",
     "config_hash",
     "dsdm_mix_scores",
