@@ -18,10 +18,12 @@ import app.analysis  # noqa: E402, F401
 import app.components  # noqa: E402, F401
 import dsdm_engine.evaluation.figures  # noqa: E402, F401
 import dsdm_engine.selectors  # noqa: E402, F401
+from app.auth import require_token
 
 _template = pio.templates[pio.templates.default]  # loads the template JSON now (assigned: no magic)
 
 st.set_page_config(page_title="DsDm Studio", layout="wide")
+require_token()  # before anything of the workspace is read or shown
 
 PAGES = {
     "workspace": st.Page("app_pages/workspace.py", title="Workspace", url_path="workspace"),

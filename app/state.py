@@ -15,13 +15,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from data_catalog import queries
 from data_catalog.catalog import Catalog
-from data_catalog.errors import DsdmError
+from data_catalog.confine import data_roots_from_env
+from data_catalog.errors import DsdmError, InputError
 from data_catalog.sources.cache import SourceError
 from data_catalog.workspace import resolve_workspace_path
 
@@ -32,6 +34,19 @@ QUERY_TTL_S = 5
 def workspace_root() -> str:
     """The workspace this server shows: $DSDM_WORKSPACE, else ./dsdm_workspace (the demo)."""
     return str(resolve_workspace_path(os.environ.get("DSDM_WORKSPACE") or None))
+
+
+def data_roots() -> list[str]:
+    """Folders on the server the app may ingest from (`dsdm app --data-root`); none by default."""
+    return [str(p) for p in data_roots_from_env()]
+
+
+def upload_name(name: str) -> str:
+    """An uploaded file's name made safe as one file name in the staging folder."""
+    base = Path(name.replace("\\", "/")).name.lstrip(".")
+    if not base:
+        raise InputError(f"uploaded file name {name!r} is not usable; rename the file")
+    return base
 
 
 @st.cache_resource(show_spinner=False)

@@ -4,7 +4,8 @@ the cost and memory estimate before a featurisation."""
 import streamlit as st
 
 from app.components import pool_summary
-from app.state import catalog, forget, query, user_errors, workspace_root
+from app.state import catalog, data_roots, forget, query, upload_name, user_errors, workspace_root
+from data_catalog.confine import confined_inputs
 from data_catalog.ingest import ingest
 from dsdm_engine.compute.configs import PRESET_NAMES
 from dsdm_engine.estimate import estimate_featurize
@@ -24,7 +25,18 @@ st.subheader("Add a pool")
 with st.form("add_pool"):
     name = st.text_input("Pool name", placeholder="my-pool")
     upload = st.file_uploader("Upload a file (JSONL, Parquet, CSV, TXT)")
-    path = st.text_input("…or a path on the server (file, folder or glob)")
+    roots = data_roots()
+    if roots:
+        path = st.text_input(
+            "…or a path on the server (file, folder or glob) inside "
+            + ", ".join(f"`{r}`" for r in roots)
+        )
+    else:
+        path = ""
+        st.caption(
+            "Paths on the server are off (upload only); start the app with "
+            "`dsdm app --data-root FOLDER` to ingest from a folder on the server."
+        )
     skip_bad = st.checkbox("Skip bad records (and list them) instead of stopping")
     submitted = st.form_submit_button("Add pool")
 if submitted:
@@ -32,12 +44,12 @@ if submitted:
         if bool(upload) == bool(path.strip()):
             raise ValueError("upload one file or give one path (not both, not neither)")
         if upload is not None:
-            dest = catalog().workspace.tmp / "uploads" / upload.name.replace("/", "_")
+            dest = catalog().workspace.tmp / "uploads" / upload_name(upload.name)
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(upload.getvalue())
             inputs = [str(dest)]
         else:
-            inputs = [path.strip()]
+            inputs = confined_inputs([path], [workspace_root(), *roots])
         bar = st.progress(0.0, text="ingesting")
         report = ingest(
             catalog(),

@@ -203,7 +203,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0
     from dsdm_engine.cli.serve import cmd_app
 
-    return cmd_app(argparse.Namespace(workspace=args.workspace, host=args.host, port=args.port))
+    ns = argparse.Namespace(workspace=args.workspace, host=args.host, port=args.port)
+    return cmd_app(argparse.Namespace(**vars(ns), token=None, data_root=None))
 
 
 def register_engine_commands(sub: Any) -> None:

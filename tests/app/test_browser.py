@@ -45,6 +45,22 @@ PASTED = (
 )
 
 
+def wait_until_serving(proc: subprocess.Popen, url: str, log: Path, ready=lambda: True) -> None:
+    """Poll the server's health endpoint (and `ready()`) until both answer, or fail with its log."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200 and ready():
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the app server did not start:\n{log.read_text()}")
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Catalog]]:
     cat = build_tiny_workspace(tmp_path / "ws")
@@ -55,18 +71,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Catalog]]:
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the app server did not start:\n{(tmp_path / 'server.log').read_text()}")
-        time.sleep(0.2)
+    wait_until_serving(proc, url, tmp_path / "server.log")
     try:
         yield url, cat
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import pytest
@@ -19,24 +20,58 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def test_app_serves_on_loopback_and_prints_the_url(monkeypatch, capsys, tmp_path: Path):
     calls = []
-    monkeypatch.setattr(cli_app.subprocess, "call", lambda cmd, env: calls.append((cmd, env)) or 0)
+    monkeypatch.setattr(cli_app, "run_server", lambda cmd, env: calls.append((cmd, env)) or 0)
     args = parse(["--workspace", str(tmp_path / "ws"), "app", "--port", "8765"])
     assert args.func(args) == 0
     out = capsys.readouterr()
-    assert "open http://127.0.0.1:8765" in out.out and "warning" not in out.err
+    assert "open http://127.0.0.1:8765/\n" in out.out and "token" not in out.err
+    assert "server paths: off" in out.out
     cmd, env = calls[0]
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
     assert cmd[cmd.index("--server.port") + 1] == "8765"
     assert env["DSDM_WORKSPACE"] == str((tmp_path / "ws").resolve())
+    assert "DSDM_APP_TOKEN" not in env and "DSDM_DATA_ROOTS" not in env
     assert Path(cmd[cmd.index("run") + 1]).name == "main.py"
 
 
-def test_exposing_the_app_needs_host_and_warns(monkeypatch, capsys):
-    monkeypatch.setattr(cli_app.subprocess, "call", lambda cmd, env: 0)
-    args = parse(["app", "--host", "0.0.0.0", "--port", "8766"])
+def test_exposing_the_app_needs_host_and_a_token(monkeypatch, capsys, tmp_path: Path):
+    calls = []
+    monkeypatch.setattr(cli_app, "run_server", lambda cmd, env: calls.append(env) or 0)
+    args = parse(["app", "--host", "0.0.0.0", "--port", "8766", "--data-root", str(tmp_path)])
     args.func(args)
     out = capsys.readouterr()
-    assert "http://0.0.0.0:8766" in out.out and "warning: serving on 0.0.0.0" in out.err
+    token = calls[0]["DSDM_APP_TOKEN"]
+    assert f"http://0.0.0.0:8766/?token={token}" in out.out
+    assert "every session needs the token" in out.err
+    assert calls[0]["DSDM_DATA_ROOTS"] == str(tmp_path.resolve())
+    args = parse(["app", "--port", "8767", "--token", "my-own-token"])  # loopback, asked for
+    args.func(args)
+    assert calls[1]["DSDM_APP_TOKEN"] == "my-own-token"
+
+
+def test_terminating_dsdm_app_stops_the_server(tmp_path: Path):
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "server.py"
+    marker = tmp_path / "child.pid"
+    script.write_text(
+        f"import os, time\nopen({str(marker)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n"
+    )
+    runner = (
+        "import sys; from dsdm_engine.cli.serve import run_server; "
+        f"sys.exit(run_server([sys.executable, {str(script)!r}], {{}}))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", runner])
+    while not marker.exists() or not marker.read_text():
+        time.sleep(0.05)
+    proc.terminate()
+    assert proc.wait(timeout=20) == 0
+    child = int(marker.read_text())
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)
 
 
 def test_default_port_is_a_free_one():

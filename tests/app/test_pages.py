@@ -65,8 +65,13 @@ def test_workspace_page_shows_pools_sources_planted_and_estimate(tiny_workspace:
     assert any("24 chunks" in c for c in texts(at.caption))
 
 
-def test_workspace_add_pool_from_path_and_bad_file(tiny_workspace: Catalog, tmp_path: Path):
-    bad = tmp_path / "bad.jsonl"
+def test_workspace_add_pool_from_path_and_bad_file(
+    tiny_workspace: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    root = tmp_path / "data"
+    root.mkdir()
+    monkeypatch.setenv("DSDM_DATA_ROOTS", str(root))
+    bad = root / "bad.jsonl"
     bad.write_text('{"text": "fine"}\n{"text": 5}\n')
     at = open_page("workspace")
     at.text_input[0].set_value("second")
@@ -74,12 +79,45 @@ def test_workspace_add_pool_from_path_and_bad_file(tiny_workspace: Catalog, tmp_
     at.button[0].click().run()
     assert "line 2" in " ".join(texts(ok(at).error))
     assert list(tiny_workspace.list_pools()["pool_id"]) == ["tiny"]  # nothing stored
-    good = tmp_path / "good.jsonl"
+    good = root / "good.jsonl"
     good.write_text('{"text": "a new document"}\n{"text": "another one"}\n')
     at.text_input[1].set_value(str(good))
     at.button[0].click().run()
     assert "2 documents added" in " ".join(texts(ok(at).success))
     assert list(tiny_workspace.list_pools()["pool_id"]) == ["tiny", "second"]
+
+
+def test_workspace_page_never_reads_outside_the_workspace_and_data_roots(
+    tiny_workspace: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "credentials.txt").write_text("aws_secret_access_key = hunter2\n")
+    at = open_page("workspace")  # no --data-root: upload only, no path field at all
+    assert len(at.text_input) == 1 and "Paths on the server are off" in " ".join(texts(at.caption))
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "link.txt").symlink_to(secret / "credentials.txt")
+    (root / "dirlink").symlink_to(secret)
+    monkeypatch.setenv("DSDM_DATA_ROOTS", str(root))
+    at = open_page("workspace")
+    for attempt in [
+        str(secret / "credentials.txt"),  # a file outside
+        str(secret),  # a folder outside
+        str(tmp_path / "*" / "*.txt"),  # a glob whose literal part is outside
+        str(root / ".." / "secret" / "credentials.txt"),  # climbing out
+        str(root / "link.txt"),  # a symlink inside pointing out
+        str(root / "*.txt"),  # a glob inside matching that symlink
+        str(root / "dirlink"),  # a symlinked folder
+        "~/.ssh/*",
+    ]:
+        at.text_input[0].set_value("leak")
+        at.text_input[1].set_value(attempt)
+        at.button[0].click().run()
+        assert "outside the folders this app may read" in " ".join(texts(ok(at).error)), attempt
+    assert "leak" not in list(tiny_workspace.list_pools()["pool_id"])
+    leaked = tiny_workspace.query_one("SELECT count(*) FROM documents WHERE text LIKE '%hunter2%'")
+    assert leaked == (0,)
 
 
 def test_targets_page_creates_a_task_from_pasted_examples(tiny_workspace: Catalog):
