@@ -120,6 +120,7 @@ class IngestReport:
     n_inserted: int = 0
     n_duplicates: int = 0
     n_skipped: int = 0
+    n_decontaminated: int = 0  # built-in sources: dropped for sharing text with a target
     skipped_where: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
@@ -128,6 +129,8 @@ class IngestReport:
             f"pool {self.pool_id}: {self.n_inserted} documents added from {self.n_records} "
             f"records in {len(self.files)} file(s); {self.n_duplicates} exact duplicates dropped"
         )
+        if self.n_decontaminated:
+            s += f"; {self.n_decontaminated} dropped for sharing a 13-word span with a target"
         if self.n_skipped:
             where = "; ".join(self.skipped_where[:5])
             more = " ..." if self.n_skipped > 5 else ""

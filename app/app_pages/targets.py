@@ -6,7 +6,7 @@ import streamlit as st
 
 from app.components import parse_pasted
 from app.state import catalog, forget, pick, query, user_errors
-from data_catalog.sources.builtin_targets import BUILTIN_TARGETS, builtin_target_examples
+from data_catalog.sources.builtin_targets import ALL_TARGETS, builtin_target_examples
 from data_catalog.targets import add_target_task, parse_examples_jsonl
 
 st.title("Target tasks")
@@ -16,7 +16,7 @@ with st.form("new_target"):
     how = st.radio("Examples from", ["Paste", "Upload JSONL", "Built-in"], horizontal=True)
     pasted = st.text_area("Pasted examples: one per paragraph, or JSONL prompt/completion")
     upload = st.file_uploader("JSONL file", type=["jsonl", "ndjson"])
-    builtin = st.selectbox("Built-in task", BUILTIN_TARGETS)
+    builtin = st.selectbox("Built-in task", ALL_TARGETS)
     c1, c2, c3 = st.columns(3)
     heldout = c1.slider("held-out fraction", 0.1, 0.9, 0.5, 0.05)
     seed = c2.number_input("split seed", 0, 2**31 - 1, 0)

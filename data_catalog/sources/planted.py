@@ -1,11 +1,11 @@
 """Bad data made from real text, for planting in the demo pool with a ground-truth label.
 
 Two kinds are built here rather than read from a source:
-- ``wrong_answer``: a real SQuAD-style context and question (squad_shifts new_wiki, never the SQuAD
-  dev set) followed by *another* question's answer: the mislabelled data DsDm should avoid. The
-  same split yields correct QA documents in the same format, the helpful counterpart.
+- ``wrong_answer``: a real story and one of its real CoQA questions followed by *another*
+  question's answer: the mislabelled data DsDm should avoid. The same split yields correct QA
+  documents in the same format (SQuAD's reading-comprehension layout), the helpful counterpart.
 - ``encoded``: a real passage turned into a base64 or hex blob.
-The other planted kinds (spam, ASCII art, garble, entity swaps, ROT13) are whole sources.
+The other planted kinds (spam, garble, entity swaps, ROT13) come from sources or `swap.py`.
 """
 
 from __future__ import annotations
@@ -13,52 +13,47 @@ from __future__ import annotations
 import base64
 import random
 import textwrap
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
-from data_catalog.sources import bigbench
 from data_catalog.sources.builtin_targets import qa_prompt
 from data_catalog.sources.text import make_record, text_key
 
-QA_SOURCE = "squad_shifts_new_wiki_qa"
-WRONG_SHARE = 4  # one paragraph in WRONG_SHARE is used for a wrong-answer document
+QA_SOURCE = "coqa_qa"
+WRONG_SHARE = 4  # one story in WRONG_SHARE is used for a wrong-answer document
 
 
-def qa_documents(root: Path, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(correct QA documents, wrong-answer documents), one question per new_wiki paragraph.
+def qa_documents(
+    stories: Iterable[dict[str, Any]], seed: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(correct QA documents, wrong-answer documents), one question per story.
 
-    Which paragraphs become wrong-answer documents depends on a hash of the paragraph, not the
-    seed, so the two lists never share a context; the seed picks questions and wrong answers.
+    ``stories`` are records whose ``metadata["turns"]`` hold ``(question, answer)`` pairs (CoQA
+    stories). Which stories become wrong-answer documents depends on a hash of the story, not
+    the seed, so the two lists never share a context; the seed picks questions and answers.
     """
     rng = random.Random(f"qa_documents:{seed}")
-    license = bigbench.LICENSES["squad_shifts"]
-    paragraphs = [
-        (para["context"], [qa for qa in para["qas"] if qa.get("answers")])
-        for article in bigbench.squad_articles(root, "new_wiki")
-        for para in article["paragraphs"]
-    ]
-    paragraphs = [(ctx, qas) for ctx, qas in paragraphs if qas]
+    stories = [s for s in stories if s["metadata"].get("turns")]
     all_answers = [
-        (i, qa["answers"][0]["text"].strip()) for i, (_, qas) in enumerate(paragraphs) for qa in qas
+        (i, str(a).strip()) for i, s in enumerate(stories) for _, a in s["metadata"]["turns"]
     ]
     correct: list[dict[str, Any]] = []
     wrong: list[dict[str, Any]] = []
-    for i, (context, qas) in enumerate(paragraphs):
-        qa = rng.choice(qas)
-        gold = {a["text"].strip().lower() for a in qa["answers"]}
-        answer = qa["answers"][0]["text"].strip()
-        prompt = qa_prompt(context, qa["question"])
-        if int(text_key(context)[:8], 16) % WRONG_SHARE:
-            correct.append(make_record(f"{prompt} {answer}", QA_SOURCE, license))
+    for i, story in enumerate(stories):
+        question, answer = rng.choice(story["metadata"]["turns"])
+        answer = str(answer).strip()
+        prompt = qa_prompt(story["text"], question)
+        if int(text_key(story["text"])[:8], 16) % WRONG_SHARE:
+            correct.append(make_record(f"{prompt} {answer}", QA_SOURCE, story["license"]))
             continue
-        for _ in range(50):  # another paragraph's answer, different from every gold answer
+        for _ in range(50):  # another story's answer, different from the gold one
             j, other = rng.choice(all_answers)
-            if j != i and other.lower() not in gold and other:
+            if j != i and other and other.lower() != answer.lower():
                 wrong.append(
                     make_record(
                         f"{prompt} {other}",
                         QA_SOURCE,
-                        license,
+                        story["license"],
                         planted="wrong_answer",
                         correct_answer=answer,
                     )

@@ -40,26 +40,32 @@ def cmd_pool_add(args: argparse.Namespace) -> int:
     from dsdm_engine.jobs import run_job
 
     chunking = chunking_from_flags(args.chunk_chars, args.chunk_tokens)
+    if bool(args.inputs) == bool(args.builtin):
+        raise InputError("give input files or --builtin SOURCE... (not both, not neither)")
+    if args.limit is not None and not args.builtin:
+        raise InputError("--limit applies to --builtin sources only")
     cat = _catalog(args)
-    params = {"pool": args.name, "inputs": args.inputs}
-    report = run_job(
-        cat,
-        "ingest",
-        params,
-        lambda progress: ingest(
-            cat,
-            args.name,
-            args.inputs,
-            text_field=args.text_field,
-            fmt=args.format,
-            source=args.source,
-            chunking=chunking,
-            skip_bad=args.skip_bad,
-            append=args.append,
-            progress=progress,
-        ),
-        echo=not args.quiet,
-    )
+    params = {"pool": args.name, "inputs": args.inputs, "builtin": args.builtin}
+    if args.builtin:
+        from data_catalog.sources.builtin_pool import check_pool_sources, ingest_builtin
+
+        check_pool_sources(args.builtin)
+
+        def stage(progress: Any) -> Any:
+            return ingest_builtin(
+                cat, args.name, args.builtin, limit=args.limit, append=args.append,
+                progress=progress,
+            )  # fmt: skip
+    else:
+
+        def stage(progress: Any) -> Any:
+            return ingest(
+                cat, args.name, args.inputs, text_field=args.text_field, fmt=args.format,
+                source=args.source, chunking=chunking, skip_bad=args.skip_bad,
+                append=args.append, progress=progress,
+            )  # fmt: skip
+
+    report = run_job(cat, "ingest", params, stage, echo=not args.quiet)
     print(report.summary())
     for where in report.skipped_where:
         print(f"  skipped: {where}")
@@ -204,7 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ingest JSONL (.gz/.zst), Parquet, CSV, or folders/globs of .txt/.md files.",
     )
     a.add_argument("name", help="pool name")
-    a.add_argument("inputs", nargs="+", help="files, folders or glob patterns")
+    a.add_argument("inputs", nargs="*", help="files, folders or glob patterns")
+    a.add_argument(
+        "--builtin", nargs="+", metavar="SOURCE", help="built-in sources (`dsdm sources list`)"
+    )
+    a.add_argument("--limit", type=int, help="--builtin: at most N documents in all")
     a.add_argument("--text-field", default="text", help="record field holding the text")
     a.add_argument("--format", choices=["jsonl", "parquet", "csv", "text"], help="force a format")
     a.add_argument("--source", help="source label for every document (default: per record/file)")
@@ -232,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("file", nargs="?", help="JSONL or SQuAD JSON file")
     a.add_argument("--name", help="task name (default: the built-in's name)")
-    a.add_argument("--builtin", help="squad | cs_algorithms | jeopardy | lambada")
+    a.add_argument("--builtin", help="a built-in target (`dsdm sources list --kind target`)")
     a.add_argument("--seed", type=int, default=0, help="split seed (stored)")
     a.add_argument("--heldout-fraction", type=float, default=0.5)
     a.add_argument("--max-examples", type=int, help="keep at most N examples")
@@ -270,11 +280,13 @@ def _register_extra(sub: Any) -> None:
     from dsdm_engine.cli.evaluate import register_eval_commands
     from dsdm_engine.cli.pool_map import register_map_command
     from dsdm_engine.cli.serve import register_app_command
+    from dsdm_engine.cli.sources import register_sources_command
 
     register_engine_commands(sub)
     register_app_command(sub)
     register_eval_commands(sub)
     register_map_command(sub)
+    register_sources_command(sub)
 
 
 _EXTRA_COMMANDS: list[Callable[[Any], None]] = [_register_extra]

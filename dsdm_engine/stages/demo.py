@@ -56,7 +56,7 @@ PLANS: dict[str, DemoPlan] = {
     ),
     "small": DemoPlan(
         "small",
-        target_examples=400,
+        target_examples=1320,  # all of cs_algorithms and squad; >= 500 selection + 500 held out
         proxies=ProxyConfig.make(
             n_models=4, preset="tiny", vocab_size=2048, seq_len=128, token_budget=1_500_000
         ),

@@ -18,8 +18,14 @@ import pytest
 
 from data_catalog.sources import SOURCES, SourceError, get_source
 from data_catalog.sources import cache as cache_mod
-from data_catalog.sources.builtin_targets import BUILTIN_TARGETS, MASK, builtin_target_examples
+from data_catalog.sources.builtin_targets import (
+    ALL_TARGETS,
+    BUILTIN_TARGETS,
+    UNSEEN_TARGETS,
+    builtin_target_examples,
+)
 from data_catalog.sources.cache import Artifact, cache_dir, extract_once, fetch_artifact
+from data_catalog.sources.cs_algorithms import is_balanced, lcs_length
 from data_catalog.sources.decontam import Decontaminator, ngrams
 from data_catalog.sources.demo_pool import build_demo_pool, iter_demo_pool
 from data_catalog.sources.dictd import decode_number
@@ -28,7 +34,7 @@ from data_catalog.sources.spam import parse as parse_spam
 from data_catalog.sources.text import chunk_text
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
-PLANTED_KINDS = {"wrong_answer", "spam", "garbled", "encoded", "ascii_art", "entity_swap", "rot13"}
+PLANTED_KINDS = {"wrong_answer", "spam", "garbled", "encoded", "entity_swap", "rot13"}
 
 
 def _parse_fixture(name: str) -> list[dict]:
@@ -193,58 +199,113 @@ def test_dictd_numbers_and_entries(tmp_path):
 # --- built-in targets -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", BUILTIN_TARGETS)
+@pytest.mark.parametrize("name", ALL_TARGETS)
 def test_builtin_targets_are_prompt_completion_pairs(name):
     examples = builtin_target_examples(name, fixtures_dir=FIXTURES)
-    assert len(examples) >= 30
+    assert len(examples) >= 20
     for ex in examples:
         assert set(ex) == {"prompt", "completion"}
         assert ex["prompt"].strip() and ex["completion"].startswith(" ")
-        assert ex["completion"].strip()
+        assert ex["completion"].strip() and not ex["prompt"].endswith(" ")
     sub = builtin_target_examples(name, max_examples=10, seed=3, fixtures_dir=FIXTURES)
     assert sub == builtin_target_examples(name, max_examples=10, seed=3, fixtures_dir=FIXTURES)
     assert sub != builtin_target_examples(name, max_examples=10, seed=4, fixtures_dir=FIXTURES)
     assert len(sub) == 10 and all(ex in examples for ex in sub)
 
 
+def test_every_target_source_is_listed_with_its_full_size():
+    targets = {n: s for n, s in SOURCES.items() if s.kind == "target"}
+    assert set(targets) == set(ALL_TARGETS) and len(UNSEEN_TARGETS) >= 8
+    assert not set(UNSEEN_TARGETS) & set(BUILTIN_TARGETS)
+    assert {n: targets[n].records for n in BUILTIN_TARGETS} == {
+        "squad": 1000, "cs_algorithms": 1320, "jeopardy": 2116, "lambada": 5153
+    }  # fmt: skip
+
+
 def test_squad_answers_are_spans_of_their_context():
     examples = builtin_target_examples("squad", fixtures_dir=FIXTURES)
+    assert all(ex["prompt"].startswith("Title: ") for ex in examples)
     assert all(ex["prompt"].endswith("\nAnswer:") for ex in examples)
-    context_of = [ex["prompt"].split("\n\nQuestion:")[0] for ex in examples]
+    context_of = [
+        ex["prompt"].split("\nBackground: ")[1].split("\nQuestion:")[0] for ex in examples
+    ]
     assert all(
         ex["completion"].strip() in ctx for ex, ctx in zip(examples, context_of, strict=True)
     )
 
 
-def test_cs_algorithms_mixes_lcs_and_parentheses():
+def test_multiple_choice_targets_keep_the_gold_answer_only():
+    arc = builtin_target_examples("arc_easy", fixtures_dir=FIXTURES)
+    assert len(arc) == 30  # one example per question, not one per choice
+    first = arc[0]  # hand-checked: MCAS_2000_4_6, gold choice 0
+    assert first == {
+        "prompt": "Question: Which technology was developed most recently?\nAnswer:",
+        "completion": " cellular telephone",
+    }
+    wino = builtin_target_examples("winogrande", fixtures_dir=FIXTURES)
+    assert wino[0]["prompt"].endswith("than Maria so Maria")  # the gold option filled in
+
+
+def test_jeopardy_and_triviaqa_readers():
+    jeopardy = builtin_target_examples("jeopardy", fixtures_dir=FIXTURES)
+    assert all(ex["prompt"].startswith("Category: ") for ex in jeopardy)
+    trivia = builtin_target_examples("triviaqa", fixtures_dir=FIXTURES)
+    assert all(ex["prompt"].startswith("Question: ") for ex in trivia) and len(trivia) == 30
+
+
+def test_few_shot_contexts_are_cut_to_the_zero_shot_prompt():
+    for ex in builtin_target_examples("nq_open", fixtures_dir=FIXTURES):
+        assert ex["prompt"].count("Question:") == 1 and ex["prompt"].endswith("\nAnswer:")
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "n"),
+    [("", "ABC", 0), ("ABC", "ABC", 3), ("ABCBDAB", "BDCABA", 4), ("AGGTAB", "GXTXAYB", 4),
+     ("XYZ", "ABC", 0), ("SZPHKVR", "ECOUO", 0), ("ZUIEK", "OZVCUEK", 4)],
+)  # fmt: skip
+def test_lcs_length_on_hand_checked_cases(a, b, n):
+    assert lcs_length(a, b) == n
+
+
+@pytest.mark.parametrize(
+    ("seq", "valid"),
+    [("( )", True), ("[ ( ) ]", True), ("{ } [ ] ( )", True), ("} } [ ]", False), ("( ]", False),
+     ("( [ ) ]", False), ("( (", False), ("[ { ( ) } ( ) ]", True), (") (", False)],
+)  # fmt: skip
+def test_bracket_checker_on_hand_checked_cases(seq, valid):
+    assert is_balanced(seq.split()) is valid
+
+
+def test_cs_algorithms_is_generated_in_bigbench_format_and_proportions():
     examples = builtin_target_examples("cs_algorithms", fixtures_dir=FIXTURES)
+    assert len(examples) == len({ex["prompt"] for ex in examples}) == 1320
     lcs = [ex for ex in examples if "longest common subsequence" in ex["prompt"]]
     parens = [ex for ex in examples if "Valid/Invalid?" in ex["prompt"]]
-    assert len(lcs) == len(parens) == 50
-    assert all(ex["completion"].strip().isdigit() for ex in lcs)
-    assert {ex["completion"] for ex in parens} == {" Valid", " Invalid"}
+    assert (len(lcs), len(parens)) == (320, 1000)
+    for ex in lcs:
+        a, b = ex["prompt"].split("Strings: ")[1].split("\n")[0].split()
+        assert int(ex["completion"]) == lcs_length(a, b)
+    for ex in parens:
+        seq = ex["prompt"].split("Sequence: ")[1].split("\n")[0].split()
+        assert len(seq) in (4, 10, 20)
+        assert ex["completion"] == (" Valid" if is_balanced(seq) else " Invalid")
+    assert 300 < sum(ex["completion"] == " Valid" for ex in parens) < 700
+    assert examples[0]["prompt"].startswith(
+        "Given two strings, determine the length of the longest common subsequence.\n\nStrings: "
+    )
+    assert builtin_target_examples("cs_algorithms", max_examples=5, seed=1) == (
+        builtin_target_examples("cs_algorithms", max_examples=5, seed=1)
+    )
 
 
-def test_jeopardy_masks_answers_that_leak_into_the_clue():
-    examples = builtin_target_examples("jeopardy", fixtures_dir=FIXTURES)
-    masked = [ex for ex in examples if MASK in ex["prompt"]]
-    assert len(masked) >= 5  # the fixture holds clues whose answer leaks, on purpose
-    for ex in examples:
-        answer = re.escape(ex["completion"].strip())
-        assert not re.search(rf"(?<!\w){answer}(?!\w)", ex["prompt"], flags=re.IGNORECASE)
-
-
-def test_lambada_word_is_predictable_from_the_passage_not_the_sentence():
+def test_lambada_completion_is_the_last_word():
     for ex in builtin_target_examples("lambada", fixtures_dir=FIXTURES):
         word = ex["completion"].strip()
-        assert word.isalpha() and len(word) >= 3
-        *earlier, last_sentence = re.split(r"(?<=[.!?])[\"'”’)]*\s+", ex["prompt"])
-        assert re.search(rf"\b{word}\b", " ".join(earlier), flags=re.IGNORECASE)
-        assert not re.search(rf"\b{word}\b", last_sentence, flags=re.IGNORECASE)
+        assert " " not in word and word
 
 
 def test_unknown_target_lists_known_ones():
-    with pytest.raises(SourceError, match="squad, cs_algorithms, jeopardy, lambada"):
+    with pytest.raises(SourceError, match="squad, cs_algorithms, jeopardy, lambada, arc_easy"):
         builtin_target_examples("mmlu", fixtures_dir=FIXTURES)
 
 
@@ -269,14 +330,33 @@ def test_pool_is_seeded(tiny_pool):
 
 
 def test_pool_keeps_target_evaluation_text_out(tiny_pool):
-    dev = [r["text"] for r in get_source("squad_dev").parse(FIXTURES / "bigbench")]
-    guard = Decontaminator(dev)
+    squad = builtin_target_examples("squad", fixtures_dir=FIXTURES)
+    guard = Decontaminator(ex["prompt"] + ex["completion"] for ex in squad)
     assert not any(guard.overlaps(r["text"]) for r in tiny_pool)
-    # The DROP excerpt holds one real passage copied from a SQuAD dev paragraph.
-    assert any(guard.overlaps(r["text"]) for r in _parse_fixture("drop"))
+    planted = "Some words first. " + squad[0]["prompt"].split("Background: ")[1][:400]
+    assert guard.overlaps(planted)  # a document copying a SQuAD context is caught
     with_target = build_demo_pool("tiny", include_target_text=True, fixtures_dir=FIXTURES)
     assert any(r["source"] == "squad_dev" for r in with_target)
     assert not any(r["source"] == "squad_dev" for r in tiny_pool)
+
+
+def test_pool_drops_a_document_that_copies_target_text(monkeypatch):
+    from data_catalog.sources import demo_pool
+
+    squad = builtin_target_examples("squad", fixtures_dir=FIXTURES)
+    copied = squad[3]["prompt"].split("Background: ")[1].split("\nQuestion:")[0]
+    real = demo_pool._normal_groups
+
+    def with_copy(*args):
+        groups, wrong = real(*args)
+        groups["drop"] = groups["drop"] + [{"text": copied, "source": "drop", "license": "",
+                                            "metadata": {}}]  # fmt: skip
+        return groups, wrong
+
+    monkeypatch.setattr(demo_pool, "_normal_groups", with_copy)
+    pool = build_demo_pool("full", fixtures_dir=FIXTURES)
+    assert not any(copied[:200] in r["text"] for r in pool)
+    assert sum(r["source"] == "drop" for r in pool) == 24  # the real excerpts all stay
 
 
 def test_wrong_answer_documents_pair_a_question_with_another_answer(tiny_pool):
