@@ -59,7 +59,7 @@ from dsdm_engine.evaluation import planted as planted_mod  # noqa: E402
 from dsdm_engine.selectors import SELECTORS, SelectionRule, available_selectors  # noqa: E402
 
 DEMO_TARGETS = ("squad", "cs_algorithms", "jeopardy", "lambada")
-SIMILARITY = ("dsir", "classifier", "embedding")  # the similarity baselines of the bars
+SIMILARITY = ("dsir", "classifier", "embedding", "bm25")  # the similarity baselines of the bars
 CPU_PROXIES = stages.ProxyConfig.make(n_models=4, preset="tiny", vocab_size=2048, seq_len=128)
 GPU_PROXIES = stages.ProxyConfig.make(n_models=8, preset="small", vocab_size=4096, seq_len=256)
 

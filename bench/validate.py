@@ -43,7 +43,7 @@ from dsdm_engine.evaluation.validate import validate  # noqa: E402
 
 POOL = "demo"
 TARGETS = ("squad", "cs_algorithms", "jeopardy", "lambada")
-WASTE = ("encoded", "rot13", "garbled", "ascii_art", "spam")
+WASTE = ("encoded", "rot13", "garbled", "spam")
 # (lambda_rel, normalize): the shipped default first, then the alternatives measured beside it
 VARIANTS = ((ScoreConfig().lambda_rel, ScoreConfig().normalize), (math.inf, "cosine"))
 
@@ -104,12 +104,12 @@ def seed_agreement(cat: Catalog, features: str, default_runs: dict[str, str]) ->
 def planted_auroc(cat: Catalog, runs: dict[str, str]) -> dict[str, dict[str, float]]:
     labels = cat.planted_labels(POOL)
     ids = cat.doc_ids(POOL)
-    lab = np.array([labels.get(d, "") for d in ids])
+    lab = np.array([labels.get(d) or "" for d in ids])
     out = {}
     for t, run in runs.items():
         s = cat.scores(run, cat.get_target_task(t)["task_id"])["score"].to_numpy()
         per = {}
-        for w in WASTE:
+        for w in sorted({str(v) for v in lab if v}):
             keep = (lab == w) | (lab == "")  # this label against clean documents
             per[w] = auroc(s[keep], lab[keep] == w)
         per["token_wasting"] = auroc(s, np.isin(lab, WASTE))
@@ -138,8 +138,43 @@ def summarise(res: pd.DataFrame, default_runs: dict[str, str], cat: Catalog) -> 
             ],
             "best_similarity_heldout_aggregate_lds": float(sim["aggregate_lds"].max()),
             "best_similarity": str(sim.sort_values("aggregate_lds").iloc[-1]["predictor"]),
+            "similarity_heldout_aggregate_lds": {
+                str(row["predictor"]): float(row["aggregate_lds"]) for _, row in sim.iterrows()
+            },
+            # No peer estimator runs in this environment yet (bergson's EK-FAC / TrackStar on
+            # the same subsets is issue 17, item 4): recorded as missing, never guessed.
+            "peer_heldout_aggregate_lds": None,
         }
     return out
+
+
+def planted_effects(cat: Catalog, proxies: str, cfg: ValidateConfig) -> dict[str, dict]:
+    """Per target and label: the subset models' held-out loss regressed on the label's token
+    share of their subset (positive = the label raises the target loss), with a 95% CI."""
+    from dsdm_engine.evaluation.planted import planted_effect, planted_labels
+    from dsdm_engine.evaluation.subsets import train_subset_models
+
+    tasks = [cat.get_target_task(t)["task_id"] for t in TARGETS]
+    got = train_subset_models(cat, proxies, tasks, cfg)  # resumes: every model is there
+    labels = planted_labels(cat, POOL)
+    n_tokens = stages.pool_view(cat, POOL, texts=False).n_tokens
+    out = {}
+    for t, task_id in zip(TARGETS, tasks, strict=True):
+        loss = -got.outcomes[f"{task_id}|heldout"].mean(axis=1)  # mean held-out loss per model
+        out[t] = planted_effect(got.masks, loss, labels, n_tokens, seed=cfg.seed)
+    return out
+
+
+def harmful_found(auroc_rows: dict, effects: dict) -> dict[str, dict[str, float]]:
+    """For every label whose effect CI lies above zero: the AUROC of the lowest scores."""
+    return {
+        t: {
+            label: auroc_rows[t].get(label, float("nan"))
+            for label, e in effects[t].items()
+            if e["ci"][0] > 0
+        }
+        for t in effects
+    }
 
 
 def main() -> None:
@@ -172,6 +207,8 @@ def main() -> None:
         "targets": summarise(res, default_runs, cat),
         "planted_auroc": planted_auroc(cat, default_runs),
     }
+    report["planted_effect"] = planted_effects(cat, proxies, cfg)
+    report["harmful_label_auroc"] = harmful_found(report["planted_auroc"], report["planted_effect"])
     aucs = [v["token_wasting"] for v in report["planted_auroc"].values()]
     report["planted_auroc_token_wasting_mean"] = float(np.mean(aucs))
     if not args.quick:

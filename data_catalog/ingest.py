@@ -13,7 +13,6 @@ import json
 import re
 import shutil
 import unicodedata
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from data_catalog.catalog import Catalog, validate_pool_id
 from data_catalog.diskfull import disk_full_guard
 from data_catalog.errors import InputError
 from data_catalog.readers import RawRecord, detect_format, expand_inputs, read_records
+from data_catalog.workspace import staging_name
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -214,7 +214,7 @@ def ingest(
     unchanged = "nothing was added and the catalog is unchanged"
     with disk_full_guard("staging the ingest", ws.tmp, unchanged):
         ws.clean_stale_tmp()
-        stage = ws.tmp / f"ingest-{uuid.uuid4().hex}"
+        stage = ws.tmp / staging_name("ingest")
         stage.mkdir(parents=True)
     try:
         with disk_full_guard("staging the ingest", stage, unchanged):

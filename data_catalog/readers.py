@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import csv
 import glob as globmod
-import io
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from data_catalog.errors import DsdmError, InputError
+from data_catalog.jsontext import JsonProblem, parse_json
 from data_catalog.streams import READ_ERRORS, describe_read_error, open_binary
 
 FORMATS = {
@@ -135,10 +134,10 @@ def _read_jsonl(path: Path) -> Iterator[RawRecord]:
                 yield RawRecord(where, error=f"invalid UTF-8 at byte {exc.start} of the line")
                 continue
             try:
-                obj = json.loads(decoded)
-            except json.JSONDecodeError as exc:
-                msg = f"malformed JSON ({exc.msg}, column {exc.colno})"
-                if not line.endswith(b"\n"):  # only the last line can lack its line break
+                obj = parse_json(decoded)
+            except JsonProblem as exc:
+                msg = str(exc).replace(", line 1 column", ", column")
+                if msg.startswith("malformed") and not line.endswith(b"\n"):  # only the last
                     msg += "; it is the last line and has no line break: the file looks truncated"
                 yield RawRecord(where, error=msg)
                 continue
@@ -166,23 +165,36 @@ def _read_parquet(path: Path) -> Iterator[RawRecord]:
 def _read_csv(path: Path) -> Iterator[RawRecord]:
     raw, stream = open_binary(path)
     src = path.name.split(".")[0]
+
+    def lines() -> Iterator[str]:  # decoded one physical line at a time: exact line numbers
+        for n, line in enumerate(stream, start=1):
+            try:
+                yield line.decode("utf-8-sig" if n == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{path} line {n}: invalid UTF-8 at byte {exc.start} of the line"
+                ) from exc
+
     with raw:
         csv.field_size_limit(2**31 - 1)  # the default 131,072 chars rejects long documents
-        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
-        reader = csv.DictReader(text)
+        reader = csv.DictReader(lines(), strict=True)
+        start = 1
         try:
             for obj in reader:
-                where = f"{path} line {reader.line_num}"
+                where = f"{path} line {start + 1}"
+                start = reader.line_num
                 if None in obj:
                     yield RawRecord(where, error="more cells than header columns")
                     continue
+                if None in obj.values():
+                    yield RawRecord(where, error="fewer cells than header columns")
+                    continue
                 yield RawRecord(where, fields=dict(obj), default_source=src)
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"{path} near line {reader.line_num + 1}: invalid UTF-8 ({exc.reason})"
-            ) from exc
         except csv.Error as exc:
-            raise InputError(f"{path} line {reader.line_num}: malformed CSV ({exc})") from exc
+            why = str(exc)
+            if "unexpected end of data" in why:
+                why = f"a quote opened on line {start + 1} is never closed"
+            raise InputError(f"{path} line {start + 1}: malformed CSV ({why})") from exc
 
 
 def _read_text(path: Path) -> Iterator[RawRecord]:

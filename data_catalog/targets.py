@@ -22,6 +22,7 @@ import numpy as np
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
 from data_catalog.ingest import check_positive_int, normalise
+from data_catalog.jsontext import JsonProblem, parse_json
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -120,15 +121,21 @@ def parse_examples_jsonl(lines: Iterable[str], where: str) -> list[tuple[str, st
             continue
         loc = f"{where} line {lineno}"
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{loc}: malformed JSON ({exc.msg}, column {exc.colno})") from exc
+            obj = parse_json(line)
+        except JsonProblem as exc:
+            raise InputError(f"{loc}: {str(exc).replace(', line 1 column', ', column')}") from exc
         if not isinstance(obj, dict):
             raise InputError(f"{loc}: expected a JSON object, found {type(obj).__name__}")
         out.append(_example_from_obj(obj, loc))
     if not out:
         raise InputError(f"{where}: no examples found (empty input)")
     return out
+
+
+def _no_nul(loc: str, **fields: str) -> None:
+    for name, value in fields.items():
+        if "\x00" in value:
+            raise InputError(f"{loc}: field {name!r} holds a NUL byte (\\u0000), not text")
 
 
 def _example_from_obj(obj: dict[str, Any], loc: str) -> tuple[str, str]:
@@ -141,6 +148,12 @@ def _example_from_obj(obj: dict[str, Any], loc: str) -> tuple[str, str]:
                 )
         if not completion.strip():
             raise InputError(f"{loc}: field 'completion' is empty (loss is measured on it)")
+        if "prompt" in obj and not prompt.strip():
+            raise InputError(
+                f"{loc}: field 'prompt' is empty; give a prompt, or a 'text' record when the "
+                "whole text carries the loss"
+            )
+        _no_nul(loc, prompt=prompt, completion=completion)
         return prompt, completion
     if "text" in obj:
         if not isinstance(obj["text"], str):
@@ -149,6 +162,7 @@ def _example_from_obj(obj: dict[str, Any], loc: str) -> tuple[str, str]:
             )
         if not obj["text"].strip():
             raise InputError(f"{loc}: field 'text' is empty")
+        _no_nul(loc, text=obj["text"])
         return "", obj["text"]
     found = ", ".join(sorted(obj)[:10]) or "none"
     raise InputError(f"{loc}: needs 'prompt' and 'completion' (or 'text'); fields found: {found}")
@@ -224,9 +238,9 @@ def read_target_file(path: str | Path, max_examples: int | None = None) -> list[
         raise InputError(f"{p}: file is empty")
     if p.suffix.lower() == ".json":
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{p} line {exc.lineno}: malformed JSON ({exc.msg})") from exc
+            data = parse_json(text)
+        except JsonProblem as exc:
+            raise InputError(f"{p}: {exc}") from exc
         return parse_squad(data, str(p))
     if p.suffix.lower() in (".jsonl", ".ndjson"):
         return parse_examples_jsonl(text.split("\n"), str(p))  # not splitlines(): U+2028 is JSON

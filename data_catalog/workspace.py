@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from data_catalog.errors import InputError
 DEFAULT_WORKSPACE = "dsdm_workspace"
 ENV_VAR = "DSDM_WORKSPACE"
 _TMP_MAX_AGE_S = 6 * 3600
+_PATTERN_CHARS = "?*[]"
 
 
 def resolve_workspace_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -44,6 +46,12 @@ class Workspace:
         root = resolve_workspace_path(path)
         if root.exists() and not root.is_dir():
             raise InputError(f"workspace path {root} exists and is not a folder")
+        odd = sorted(set(str(root)) & set(_PATTERN_CHARS))
+        if odd:
+            raise InputError(
+                f"workspace path {root} contains {' '.join(odd)}, which DuckDB reads as a pattern "
+                "or parameter; choose a folder name without ? * [ ]"
+            )
         ws = cls(root)
         for p in (ws.root, ws.artifacts, ws.exports, ws.tmp):
             p.mkdir(parents=True, exist_ok=True)
@@ -77,7 +85,7 @@ class Workspace:
         now = time.time()
         for p in self.tmp.iterdir() if self.tmp.exists() else ():
             try:
-                if now - p.stat().st_mtime > max_age_s:
+                if now - p.stat().st_mtime > max_age_s or owner_is_dead(p.name):
                     shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
                     removed += 1
             except FileNotFoundError:
@@ -93,11 +101,30 @@ class Workspace:
         return target
 
 
+def staging_name(prefix: str) -> str:
+    """A scratch name that records its process: `<prefix>-p<pid>-<uuid>`, so the next run can
+    remove what a killed process left behind (`clean_stale_tmp`)."""
+    return f"{prefix}-p{os.getpid()}-{uuid.uuid4().hex}"
+
+
+def owner_is_dead(name: str) -> bool:
+    """Whether a `staging_name` belongs to a process that no longer exists."""
+    found = re.search(r"-p(\d+)-[0-9a-f]{32}", name)
+    if not found or int(found.group(1)) == os.getpid():
+        return False
+    try:
+        os.kill(int(found.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def sanitize_name(name: str) -> str:
     """Turn any user-given name into one safe path component: [A-Za-z0-9._-], no leading dots."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip())
-    safe = safe.lstrip(".")
-    safe = re.sub(r"_+", "_", safe).strip("_")
+    safe = re.sub(r"_+", "_", safe).lstrip("._").rstrip("_")  # never hidden, never "_x_"
     if not safe:
         raise InputError(f"name {name!r} has no usable characters (use letters, digits, . _ -)")
     return safe[:120]

@@ -69,3 +69,36 @@ def estimate_featurize(
         "seconds": seconds,
         "device": device,
     }
+
+
+def machine_ram_bytes() -> int:
+    """Physical memory of this machine (0 when the OS does not say)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_fits(est: dict[str, Any], disk_dir: str | None = None) -> None:
+    """Refuse a featurisation whose estimate exceeds this machine's memory or the free disk,
+    before anything is allocated; the error names the flags that set the size."""
+    import shutil
+
+    from data_catalog.errors import InputError
+
+    ram = machine_ram_bytes()
+    if ram and est["peak_ram_bytes"] > ram:
+        raise InputError(
+            f"--proj-dim {est['k']:,} needs about {est['peak_ram_bytes'] / 1e9:,.0f} GB of "
+            f"memory, more than this machine's {ram / 1e9:,.0f} GB; lower --proj-dim"
+        )
+    if disk_dir is not None:
+        free = shutil.disk_usage(disk_dir).free
+        if est["feature_bytes"] > free:
+            raise InputError(
+                f"--proj-dim {est['k']:,} with {est['n_models']} proxies writes about "
+                f"{est['feature_bytes'] / 1e9:,.1f} GB of features, more than the "
+                f"{free / 1e9:,.1f} GB free under {disk_dir}; lower --proj-dim or free space"
+            )

@@ -112,6 +112,13 @@ class CatalogBase:
                 delay = min(delay * 2, 0.5)
         try:
             yield con
+        except duckdb.IOException as exc:  # a truncated or damaged file is found while reading
+            if "No files found" in str(exc):
+                raise  # a missing input file (read_parquet of staging): not the catalog's fault
+            raise CatalogError(
+                f"catalog {self.path} is damaged or unreadable ({str(exc)[:200]}); restore it "
+                "from a copy, or start a new workspace"
+            ) from exc
         finally:
             con.close()
 

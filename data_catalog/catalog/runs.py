@@ -59,6 +59,29 @@ def runs_filter_sql(
     )
 
 
+@contextmanager
+def run_lock(folder: Path | None, run_id: str) -> Iterator[None]:
+    """Hold an exclusive lock on a run's folder, so two identical stages never write the same
+    shards at once: the second waits (saying so), then resumes the finished work. The OS drops
+    the lock when its process dies, killed or not."""
+    if folder is None or not folder.is_dir():
+        yield
+        return
+    import fcntl
+    import sys
+
+    with open(folder / ".lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting: another process is running {run_id}", file=sys.stderr, flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 class RunsMixin(CatalogBase):
     """Runs and evaluations."""
 
@@ -124,6 +147,19 @@ class RunsMixin(CatalogBase):
         elif artifact_path not in (None, ""):
             art = Path(artifact_path)
         stored = self._stored_path(art)
+        with run_lock(art, run_id):
+            yield from self._run_body(kind, frozen, h, run_id, stored, pool_id, task_id)
+
+    def _run_body(
+        self,
+        kind: str,
+        frozen: dict[str, Any],
+        h: str,
+        run_id: str,
+        stored: str | None,
+        pool_id: str | None,
+        task_id: str | None,
+    ) -> Iterator[Run]:
         with self.transaction() as con:
             if con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
                 con.execute(

@@ -11,7 +11,6 @@ built-in target's evaluation text are dropped (counted) unless ``decontaminate``
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from data_catalog.errors import InputError
 from data_catalog.ingest import IngestReport, check_positive_int, ingest
 from data_catalog.sources import SOURCES, get_source
 from data_catalog.sources.cache import cache_dir
+from data_catalog.workspace import staging_name
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -84,7 +84,7 @@ def ingest_builtin(
         from data_catalog.sources.decontam import Decontaminator
 
         guard = Decontaminator(protected_texts(cache))
-    stage = catalog.workspace.tmp / f"builtin-{uuid.uuid4().hex}.jsonl"
+    stage = catalog.workspace.tmp / (staging_name("builtin") + ".jsonl")
     stage.parent.mkdir(parents=True, exist_ok=True)
     dropped = written = 0
     try:

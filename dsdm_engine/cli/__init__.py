@@ -7,13 +7,18 @@ cancelled job exits 130. Handlers are thin: parse, call one catalog or engine fu
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from data_catalog.catalog import Catalog
 from data_catalog.errors import DsdmError, InputError
+from data_catalog.workspace import resolve_workspace_path
 from dsdm_engine.cli.common import print_df
+from dsdm_engine.cli.options import finite_float, nonnegative_int, positive_int, seed_int
 from dsdm_engine.progress import Cancelled
 
 Handler = Callable[[argparse.Namespace], int]
@@ -214,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--builtin", nargs="+", metavar="SOURCE", help="built-in sources (`dsdm sources list`)"
     )
-    a.add_argument("--limit", type=int, help="--builtin: at most N documents in all")
+    a.add_argument("--limit", type=positive_int, help="--builtin: at most N documents in all")
     a.add_argument("--text-field", default="text", help="record field holding the text")
     a.add_argument("--format", choices=["jsonl", "parquet", "csv", "text"], help="force a format")
     a.add_argument("--source", help="source label for every document (default: per record/file)")
@@ -229,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     s.add_argument("--planted", help="list documents with this planted label")
     s.add_argument("--source", help="list documents from this source")
-    s.add_argument("--limit", type=int, default=0, help="list this many documents")
+    s.add_argument("--limit", type=nonnegative_int, default=0, help="list this many documents")
     s.set_defaults(func=cmd_pool_show)
 
     tgt = sub.add_parser("target", help="target tasks: add, list, show").add_subparsers(
@@ -243,14 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("file", nargs="?", help="JSONL or SQuAD JSON file")
     a.add_argument("--name", help="task name (default: the built-in's name)")
     a.add_argument("--builtin", help="a built-in target (`dsdm sources list --kind target`)")
-    a.add_argument("--seed", type=int, default=0, help="split seed (stored)")
-    a.add_argument("--heldout-fraction", type=float, default=0.5)
-    a.add_argument("--max-examples", type=int, help="keep at most N examples")
+    a.add_argument("--seed", type=seed_int, default=0, help="split seed (stored)")
+    a.add_argument("--heldout-fraction", type=finite_float, default=0.5)
+    a.add_argument("--max-examples", type=positive_int, help="keep at most N examples")
     a.set_defaults(func=cmd_target_add)
     tgt.add_parser("list", help="list target tasks").set_defaults(func=cmd_target_list)
     s = tgt.add_parser("show", help="a target task's counts, split and examples")
     s.add_argument("name", help="task id (name@vN) or name (latest version)")
-    s.add_argument("--examples", type=int, default=5, help="show this many examples")
+    s.add_argument("--examples", type=nonnegative_int, default=5, help="show this many examples")
     s.set_defaults(func=cmd_target_show)
 
     e = sub.add_parser("export", help="export a selection with manifest.json")
@@ -264,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="sub", required=True, metavar="SUB"
     )
     j = jobs.add_parser("list", help="recent jobs with progress")
-    j.add_argument("--limit", type=int, default=20)
+    j.add_argument("--limit", type=positive_int, default=20)
     j.set_defaults(func=cmd_jobs_list)
     j = jobs.add_parser("cancel", help="ask a running job to stop")
     j.add_argument("job_id")
@@ -292,9 +297,27 @@ def _register_extra(sub: Any) -> None:
 _EXTRA_COMMANDS: list[Callable[[Any], None]] = [_register_extra]
 
 
+# Commands that may create a workspace; every other one needs an existing catalog, so that a
+# mistyped --workspace is an error instead of a new empty workspace.
+CREATING = {("pool", "add"), ("target", "add"), ("demo", None), ("app", None), ("sources", "list")}
+
+
+def check_workspace_exists(args: argparse.Namespace) -> None:
+    """A read or engine command on a workspace that does not exist is a user error."""
+    if (args.command, getattr(args, "sub", None)) in CREATING:
+        return
+    root = resolve_workspace_path(args.workspace)
+    if not (root / "catalog.duckdb").exists():
+        raise InputError(
+            f"no workspace at {root} (no catalog.duckdb); check --workspace, or create one with "
+            "`dsdm pool add` or `dsdm demo`"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_workspace_exists(args)
         return int(args.func(args) or 0)
     except DsdmError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -304,6 +327,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug, not a user error: one line, the traceback in a log file
+        log = crash_log(getattr(args, "workspace", None), exc)
+        head = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        print(f"error: internal error ({head}); the traceback is in {log}", file=sys.stderr)
+        return 1
+
+
+def crash_log(workspace: str | None, exc: BaseException) -> Path:
+    """Write the traceback to the workspace's logs folder (or the temp folder when there is no
+    workspace yet) and return the file's path."""
+    import tempfile
+    import traceback
+
+    root = resolve_workspace_path(workspace)
+    folder = root / "artifacts" / "logs"
+    if not (root / "catalog.duckdb").exists():
+        folder = Path(tempfile.gettempdir()) / "dsdm-logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    path.write_text(f"dsdm {' '.join(sys.argv[1:])}\n\n{text}", encoding="utf-8")
+    return path
 
 
 if __name__ == "__main__":

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any
 
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
 from dsdm_engine.cli.common import add_command
+from dsdm_engine.cli.options import finite_float, nonnegative_int, positive_int, seed_int
 
 
 def _cat(args: argparse.Namespace) -> Catalog:
@@ -40,6 +42,26 @@ def _latest_run(cat: Catalog, kind: str, pool_id: str | None = None) -> str:
     return str(runs.iloc[-1]["run_id"])
 
 
+def _given_run(cat: Catalog, run_id: str, kind: str, flag: str) -> str:
+    """`run_id` if it is a finished run of `kind`; else an error naming `flag`."""
+    run = cat.get_run(run_id)
+    if run["kind"] != kind:
+        raise InputError(f"{flag} {run_id} is a {run['kind']} run, not a {kind} run")
+    if run["status"] != "done":
+        raise InputError(f"{flag} {run_id} is {run['status']}, not finished")
+    return run_id
+
+
+def _stage_input(cat: Catalog, args: argparse.Namespace, kind: str, flag: str) -> str:
+    """The run a stage reads: the one `flag` names, else the latest of `--pool`."""
+    given = getattr(args, flag.removeprefix("--"))
+    if given:
+        return _given_run(cat, given, kind, flag)
+    if not args.pool:
+        raise InputError(f"give --pool (its latest {kind} run is used) or {flag} RUN_ID")
+    return _latest_run(cat, kind, args.pool)
+
+
 def cmd_proxy_train(args: argparse.Namespace) -> int:
     from dsdm_engine.cli.options import config_from_args
     from dsdm_engine.stages import ProxyConfig, TrainConfig, train_proxies
@@ -50,13 +72,36 @@ def cmd_proxy_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dry_run(cat: Catalog, args: argparse.Namespace) -> int:
-    """Storage, memory and time estimates before featurising (proxies need not exist yet)."""
+def _estimate(cat: Catalog, args: argparse.Namespace, run: dict[str, Any]) -> dict[str, Any]:
+    """The cost estimate of featurising `run`'s pool with these flags."""
     from dsdm_engine.estimate import estimate_featurize
 
+    pool = cat.get_pool(run["pool_id"])
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    cfg = run["config"]
+    return estimate_featurize(
+        n_docs=int(pool["n_docs"]),
+        k=args.proj_dim,
+        n_models=int(cfg["n_models"]),
+        preset=cfg["preset"],
+        seq_len=int(cfg["seq_len"]),
+        device=device,
+    )
+
+
+def _dry_run(cat: Catalog, args: argparse.Namespace) -> int:
+    """Storage, memory and time estimates before featurising (proxies need not exist yet)."""
+    from dsdm_engine.cli.options import config_from_args
+    from dsdm_engine.stages import FeatureConfig
+
+    config_from_args(FeatureConfig, args)  # every flag checked, as a real run would
     runs = cat.list_runs("proxies")
     if args.proxies:
-        run = cat.get_run(args.proxies)
+        run = cat.get_run(_given_run(cat, args.proxies, "proxies", "--proxies"))
     elif args.pool and not runs[runs["pool_id"] == args.pool].empty:
         run = cat.get_run(_latest_run(cat, "proxies", args.pool))
     else:
@@ -67,20 +112,8 @@ def _dry_run(cat: Catalog, args: argparse.Namespace) -> int:
             "config": {"n_models": args.models, "preset": args.preset, "seq_len": args.seq_len},
         }
     pool = cat.get_pool(run["pool_id"])
-    device = args.device
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    cfg = run["config"]
-    est = estimate_featurize(
-        n_docs=int(pool["n_docs"]),
-        k=args.proj_dim,
-        n_models=int(cfg["n_models"]),
-        preset=cfg["preset"],
-        seq_len=int(cfg["seq_len"]),
-        device=device,
-    )
+    est = _estimate(cat, args, run)
+    device, cfg = est["device"], run["config"]
     print(f"featurisation estimate for pool {pool['pool_id']} ({pool['n_docs']} documents)")
     print(f"  proxies:        {est['n_models']} x {cfg['preset']} ({est['n_params']:,} params)")
     print(f"  k:              {est['k']}")
@@ -104,8 +137,11 @@ def cmd_featurize(args: argparse.Namespace) -> int:
     cat = _cat(args)
     if args.dry_run:
         return _dry_run(cat, args)
-    proxies = args.proxies or _latest_run(cat, "proxies", args.pool)
     cfg = config_from_args(FeatureConfig, args)
+    proxies = _stage_input(cat, args, "proxies", "--proxies")
+    from dsdm_engine.estimate import check_fits
+
+    check_fits(_estimate(cat, args, cat.get_run(proxies)), str(cat.workspace.root))
     run_id = _job(args, "featurize", lambda cat, p: featurize(cat, proxies, cfg, p))
     print(f"features ready: {run_id}")
     return 0
@@ -115,7 +151,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from dsdm_engine.stages import score_task
 
     cat = _cat(args)
-    features = args.features or _latest_run(cat, "features", args.pool)
+    features = _stage_input(cat, args, "features", "--features")
     run_id = _job(
         args,
         "score",
@@ -128,17 +164,38 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_mix(items: list[str] | None) -> dict[str, float] | None:
+def _parse_mix(
+    items: list[str] | None, flag: str = "--mix", what: str = "TASK=WEIGHT"
+) -> dict[str, float] | None:
+    """`NAME=NUMBER ...` pairs; each number finite (and, for --mix, non-zero)."""
     if not items:
         return None
     out = {}
     for item in items:
-        name, _, weight = item.partition("=")
+        name, _, value = item.partition("=")
         try:
-            out[name] = float(weight or 1.0)
+            number = float(value or 1.0)
         except ValueError as exc:
-            raise InputError(f"--mix {item!r}: weight must be a number (TASK=WEIGHT)") from exc
+            raise InputError(f"{flag} {item!r}: not a number after '=' ({what})") from exc
+        if not name or not math.isfinite(number) or (flag == "--mix" and number == 0):
+            finite = "a finite non-zero" if flag == "--mix" else "a finite"
+            raise InputError(f"{flag} {item!r}: needs a name and {finite} number ({what})")
+        if name in out:
+            raise InputError(f"{flag} names {name!r} twice")
+        out[name] = number
     return out
+
+
+def _flag_words(message: str) -> str:
+    """A `SelectionRule` message in the CLI's words (`source_max_fraction[...]` → the flag)."""
+    words = {
+        "source_max_fraction": "--source-max-fraction",
+        "token_budget": "--token-budget",
+        "temperature": "--temperature",
+    }
+    for field, flag in words.items():
+        message = message.replace(field, flag)
+    return message
 
 
 def cmd_select(args: argparse.Namespace) -> int:
@@ -154,10 +211,13 @@ def cmd_select(args: argparse.Namespace) -> int:
             threshold=args.threshold,
             include=tuple(args.include or ()),
             exclude=tuple(args.exclude or ()),
-            source_max_fraction=dict(_parse_mix(args.source_max_fraction) or {}),
+            source_max_fraction=dict(
+                _parse_mix(args.source_max_fraction, "--source-max-fraction", "SOURCE=FRACTION")
+                or {}
+            ),
         )
     except ValueError as exc:
-        raise InputError(str(exc)) from exc
+        raise InputError(_flag_words(str(exc))) from exc
     try:
         options = json.loads(args.options) if args.options else {}
     except json.JSONDecodeError as exc:
@@ -221,13 +281,13 @@ def register_engine_commands(sub: Any) -> None:
         "features, DsDm scores, every selector and a quick validation. Idempotent.",
     )
     d.add_argument("--size", default="small", choices=["tiny", "small", "full"])
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=seed_int, default=0)
     d.add_argument("--fixtures", help="build from committed fixtures only (offline)")
     d.add_argument("--no-engine", action="store_true", help="only the pool and targets")
     d.add_argument("--no-app", action="store_true", help="do not start the app afterwards")
     d.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     d.add_argument("--host", default="127.0.0.1", help="app address (see `dsdm app`)")
-    d.add_argument("--port", type=int, default=0, help="app port")
+    d.add_argument("--port", type=nonnegative_int, default=0, help="app port")
 
     p = sub.add_parser("proxy", help="proxy language models").add_subparsers(
         dest="sub", required=True, metavar="SUB"
@@ -244,9 +304,11 @@ def register_engine_commands(sub: Any) -> None:
     add_config_args(f, FeatureConfig)
     f.add_argument("--k", type=int, dest="k_deprecated", help=argparse.SUPPRESS)
     f.add_argument("--dry-run", action="store_true", help="print storage/memory/time estimates")
-    f.add_argument("--models", type=int, default=4, help="dry run without proxies: M")
+    f.add_argument("--models", type=positive_int, default=4, help="dry run without proxies: M")
     f.add_argument("--preset", default="small", help="dry run without proxies: preset")
-    f.add_argument("--seq-len", type=int, default=128, help="dry run without proxies: length")
+    f.add_argument(
+        "--seq-len", type=positive_int, default=128, help="dry run without proxies: length"
+    )
     f.set_defaults(func=cmd_featurize)
 
     s = sub.add_parser("score", help="datamodel scores of every document for a target task")
@@ -261,15 +323,15 @@ def register_engine_commands(sub: Any) -> None:
     s.add_argument("--pool", required=True)
     s.add_argument("--target", help="target task (needed by all but random/semdedup)")
     s.add_argument("--mix", nargs="+", help="dsdm multi-target mix: TASK=WEIGHT ...")
-    s.add_argument("--k", type=int, help="number of documents")
-    s.add_argument("--token-budget", type=int, help="select up to this many tokens")
+    s.add_argument("--k", type=positive_int, help="number of documents")
+    s.add_argument("--token-budget", type=positive_int, help="select up to this many tokens")
     s.add_argument("--mode", choices=["top_k", "gumbel"], help="ranking rule")
-    s.add_argument("--temperature", type=float, default=1.0, help="Gumbel temperature")
-    s.add_argument("--threshold", type=float, help="only documents scoring at least this")
+    s.add_argument("--temperature", type=finite_float, default=1.0, help="Gumbel temperature")
+    s.add_argument("--threshold", type=finite_float, help="only documents scoring at least this")
     s.add_argument("--source-max-fraction", nargs="+", help="per-source quota SOURCE=FRACTION")
     s.add_argument("--include", nargs="+", help="document ids always selected")
     s.add_argument("--exclude", nargs="+", help="document ids never selected")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=seed_int, default=0)
     s.add_argument("--options", help='method options as JSON, e.g. \'{"variant": "knn"}\'')
     s.add_argument("--name", help="selection name")
     s.set_defaults(func=cmd_select)

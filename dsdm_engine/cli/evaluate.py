@@ -17,6 +17,7 @@ from typing import Any
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
 from dsdm_engine.cli.common import print_df
+from dsdm_engine.cli.options import positive_int, seed_int
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -126,9 +127,12 @@ def register_eval_commands(sub: Any) -> None:
     e.add_argument("--pool", help="evaluate this pool's selections for the target(s)")
     e.add_argument("--target", nargs="+", required=True, help="target tasks to evaluate on")
     e.add_argument(
-        "--budgets", nargs="+", type=int, help="token budgets (default: 90%% of the smallest)"
+        "--budgets",
+        nargs="+",
+        type=positive_int,
+        help="token budgets (default: 90%% of the smallest)",
     )
-    e.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds")
+    e.add_argument("--seeds", nargs="+", type=seed_int, default=[0, 1, 2], help="training seeds")
     add_config_args(e, EvalRecipe)
     e.set_defaults(func=cmd_evaluate)
 

@@ -9,11 +9,54 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, TypeVar
 
 C = TypeVar("C")
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds both accept this range
+
+
+def seed_int(text: str) -> int:
+    """An argparse type: a seed in 0..2**32-1 (argparse names the flag when it is refused)."""
+    value = int(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be in 0..{MAX_SEED}, not {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """An argparse type: an integer >= 0 (0 meaning "none" or "default" where the help says)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a float that is neither NaN nor infinite."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
+    return value
+
+
+for _fn, _name in (
+    (seed_int, "seed"),
+    (positive_int, "positive integer"),
+    (nonnegative_int, "integer >= 0"),
+    (finite_float, "finite number"),
+):
+    _fn.__name__ = _name  # argparse's "invalid <name> value: ..." message
 
 
 def _base_type(tp: Any) -> Any:
@@ -43,7 +86,9 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type, skip: tuple[str,
         if tp is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = tp
+            kwargs["type"] = {float: finite_float}.get(tp, tp)
+            if f.name == "seed":
+                kwargs["type"] = seed_int
             if "choices" in f.metadata:
                 kwargs["choices"] = f.metadata["choices"]
         parser.add_argument(flag_of(f), **kwargs)

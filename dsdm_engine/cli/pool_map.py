@@ -11,6 +11,7 @@ from typing import Any
 
 from data_catalog.catalog import Catalog
 from dsdm_engine.cli.common import add_command
+from dsdm_engine.cli.options import seed_int
 
 
 def cmd_map(args: argparse.Namespace) -> int:
@@ -49,6 +50,6 @@ def register_map_command(sub: Any) -> None:
     )
     m.add_argument("--pool", required=True, help="pool name")
     m.add_argument("--method", choices=["auto", "umap", "pca"], default="auto")
-    m.add_argument("--seed", type=int, default=0, help="seed of the projection (stored)")
+    m.add_argument("--seed", type=seed_int, default=0, help="seed of the projection (stored)")
     m.add_argument("--force", action="store_true", help="recompute even if a layout is stored")
     m.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 
 from data_catalog.errors import InputError
@@ -50,6 +51,8 @@ class TrainConfig:
             raise InputError("--vocab-size and --seq-len must be >= 2, --batch-size >= 1")
         if self.token_budget is not None and self.token_budget <= 0:
             raise InputError("--token-budget must be positive (or omitted for one pass)")
+        if not all(math.isfinite(v) for v in (self.lr, self.weight_decay, self.warmup_frac)):
+            raise InputError("--lr, --weight-decay and --warmup-frac must be finite numbers")
         if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.warmup_frac < 1:
             raise InputError("--lr > 0, --weight-decay >= 0 and 0 <= --warmup-frac < 1 required")
         if self.seed < 0:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from data_catalog.errors import InputError
+
 
 @dataclass(frozen=True)
 class ModelPreset:
@@ -64,7 +66,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but torch sees no CUDA device")
+        raise InputError("--device cuda was asked for but torch sees no CUDA device; use cpu")
     return torch.device(name)
 
 

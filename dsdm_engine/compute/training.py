@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from data_catalog.errors import DsdmError
 from dsdm_engine.compute.configs import TrainConfig
 from dsdm_engine.compute.models import (
     PRESETS,
@@ -48,6 +49,10 @@ def subset_mask(n: int, alpha: float, seed: int) -> np.ndarray:
     mask = np.zeros(n, dtype=bool)
     mask[rng.permutation(n)[: max(1, round(alpha * n))]] = True
     return mask
+
+
+class TrainingDiverged(DsdmError):
+    """The loss became NaN or infinite: the run stops as failed, naming the step."""
 
 
 def train_proxy(
@@ -106,6 +111,11 @@ def train_proxy(
         opt.step()
         sched.step()
         loss_val = float(loss.detach())
+        if not math.isfinite(loss_val):
+            raise TrainingDiverged(
+                f"training diverged at step {step + 1}/{steps}: loss is {loss_val} "
+                f"(lr {config.lr}, weight decay {config.weight_decay}); lower --lr"
+            )
         done = min(budget, (step + 1) * tokens_per_step)
         if step % 10 == 0 or step == steps - 1:
             rate = (step + 1) * tokens_per_step / max(time.monotonic() - t0, 1e-9)

@@ -92,3 +92,49 @@ def planted_table(catalog: Catalog, scores_run_id: str) -> pd.DataFrame:
     if not names:
         return pd.DataFrame(columns=["label", "n_planted", "auroc", "precision_at_k"])
     return pd.DataFrame([_planted(scores, labels, sources, lab, None) for lab in [None, *names]])
+
+
+def planted_effect(
+    masks: np.ndarray,
+    outcome: np.ndarray,
+    labels: np.ndarray,
+    n_tokens: np.ndarray,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Does a planted label hurt at this scale? Per label, the least-squares slope of the subset
+    models' target loss on the label's token share of their training subset, with a 95%
+    bootstrap CI over subsets (seeded).
+
+    ``masks`` (m, n) marks each subset's documents, ``outcome`` (m,) is each subset model's
+    mean target loss (lower = better), ``labels`` (n,) each document's planted label (None when
+    clean), ``n_tokens`` (n,) each document's length. The effect is the loss change per unit of
+    share (0 → 100% of the tokens): positive = the label raises the target loss.
+    """
+    masks = np.asarray(masks, dtype=bool)
+    y = np.asarray(outcome, dtype=np.float64)
+    tokens = np.asarray(n_tokens, dtype=np.float64)
+    total = masks.astype(np.float64) @ tokens
+    rng = np.random.default_rng(seed)
+    boot = rng.integers(0, len(y), size=(n_boot, len(y)))
+    out: dict[str, dict[str, Any]] = {}
+    for label in sorted({str(v) for v in labels if v}):
+        share = (masks.astype(np.float64) @ (tokens * (labels == label))) / total
+        slope = _slope(share, y)
+        draws = np.array([_slope(share[b], y[b]) for b in boot])
+        draws = draws[np.isfinite(draws)]
+        lo, hi = np.quantile(draws, [0.025, 0.975]) if draws.size else (np.nan, np.nan)
+        out[label] = {
+            "effect": float(slope),
+            "ci": [float(lo), float(hi)],
+            "mean_share": float(share.mean()),
+            "share_sd": float(share.std()),
+        }
+    return out
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> float:
+    dx = x - x.mean()
+    denom = float(dx @ dx)
+    return float(dx @ (y - y.mean()) / denom) if denom > 0 else float("nan")

@@ -28,7 +28,7 @@ from dsdm_engine.evaluation.lds import Predictor, lds_table, noise_floor
 from dsdm_engine.evaluation.subsets import ValidateConfig, train_subset_models
 from dsdm_engine.progress import ProgressCallback, no_progress
 
-SIMILARITY = ("embedding", "dsir", "classifier")
+SIMILARITY = ("embedding", "dsir", "classifier", "bm25")
 
 
 def _latest_done(catalog: Catalog, kind: str, **match: str) -> pd.DataFrame:

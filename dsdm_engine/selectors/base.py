@@ -33,6 +33,10 @@ __all__ = [
 ]
 
 
+# Constructor parameters filled in by the engine, never by `--options`.
+_NOT_OPTIONS = {"self", "embed_fn", "cache_path", "scores", "score_ids", "args", "kwargs"}
+
+
 @dataclass(frozen=True)
 class CatalogInputs:
     """What a selector may take from the catalog, gathered by the selection stage.
@@ -102,6 +106,14 @@ class Selector(ABC):
     default_mode: ClassVar[str] = "top_k"
     needs_target: ClassVar[bool] = True  # `select` needs target texts
     needs_task: ClassVar[bool] = True  # the stage must be given a target task (or a mix)
+
+    @classmethod
+    def user_options(cls) -> tuple[str, ...]:
+        """The `--options` keys this method takes: its constructor's settable parameters."""
+        import inspect
+
+        params = inspect.signature(cls.__init__).parameters
+        return tuple(p for p in params if p not in _NOT_OPTIONS)
 
     @classmethod
     def from_catalog(cls, inputs: CatalogInputs) -> tuple[Selector, dict[str, Any]]:

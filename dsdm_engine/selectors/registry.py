@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from dsdm_engine.selectors.base import Selector
+from dsdm_engine.selectors.bm25 import Bm25Selector
 from dsdm_engine.selectors.classifier import ClassifierSelector
 from dsdm_engine.selectors.dsdm import DsdmSelector
 from dsdm_engine.selectors.dsir import DsirSelector
@@ -20,6 +21,7 @@ SELECTORS: dict[str, type[Selector]] = {
     for cls in (
         RandomSelector,
         DsirSelector,
+        Bm25Selector,
         ClassifierSelector,
         EmbeddingSelector,
         SemDedupSelector,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from data_catalog.catalog import Catalog
 from data_catalog.errors import DsdmError
 from data_catalog.ingest import ingest
 from data_catalog.targets import add_target_task
+from data_catalog.workspace import staging_name
 from dsdm_engine.compute.configs import ScoreConfig
 from dsdm_engine.evaluation.subsets import ValidateConfig
 from dsdm_engine.jobs import run_job
@@ -29,7 +29,7 @@ from dsdm_engine.stages import FeatureConfig, ProxyConfig
 
 POOL = "demo"
 TARGETS = ("squad", "cs_algorithms", "jeopardy", "lambada")
-METHODS = ("dsdm", "random", "dsir", "classifier", "embedding", "semdedup")
+METHODS = ("dsdm", "random", "dsir", "bm25", "classifier", "embedding", "semdedup")
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def _pool(catalog: Catalog, size: str, seed: int, fixtures_dir: Path | None) -> 
         return
     from data_catalog.sources.demo_pool import iter_demo_pool
 
-    stage = catalog.workspace.tmp / f"demo-{uuid.uuid4().hex}.jsonl"
+    stage = catalog.workspace.tmp / (staging_name("demo") + ".jsonl")
     try:
         with open(stage, "w", encoding="utf-8") as f:
             for rec in iter_demo_pool(size=size, seed=seed, fixtures_dir=fixtures_dir):

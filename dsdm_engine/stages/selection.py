@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -63,12 +64,17 @@ def check_selection(
     task_ref: str | None = None,
     rule: Any = None,
     mix: dict[str, float] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Any:
     """Every check that can fail before any scoring, cheapest first; returns the effective rule
     (the pool's exclusion list merged in). The app calls it before launching a selection job."""
     from dsdm_engine.selectors import SelectionRule, check_rule
 
     cls = _selector_class(method)
+    unknown = sorted(set(options or {}) - set(cls.user_options()))
+    if unknown:
+        known = ", ".join(cls.user_options()) or "none"
+        raise InputError(f"--options: unknown option(s) {unknown} for {method}; it takes: {known}")
     catalog.get_pool(pool_id)  # NotFoundError naming the known pools
     task = catalog.get_target_task(task_ref) if task_ref else None
     if cls.needs_task and task is None and not mix:
@@ -101,10 +107,17 @@ def run_selection(
     """Run one selector on a pool (and target), honour the pool's exclusion list, store it."""
     from dsdm_engine.selectors.base import CatalogInputs
 
-    rule = check_selection(catalog, method, pool_id, task_ref, rule, mix)
-    pool = pool_view(catalog, pool_id)
+    rule = check_selection(catalog, method, pool_id, task_ref, rule, mix, options)
     task = catalog.get_target_task(task_ref) if task_ref else None
     task_id = task["task_id"] if task else None
+    request = {
+        "method": method, "task_id": task_id, "rule": rule.to_params(), "seed": int(seed),
+        "options": dict(options or {}), "mix": dict(mix or {}),
+    }  # fmt: skip
+    same = _named_selection(catalog, pool_id, name, request)
+    if same:
+        return same
+    pool = pool_view(catalog, pool_id)
     examples = catalog.target_examples(task_id, "selection") if task_id else []
     target = [e.prompt + e.completion for e in examples]
     inputs = CatalogInputs(
@@ -122,5 +135,44 @@ def run_selection(
         raise InputError(str(exc)) from exc
     if extra:
         sel = replace(sel, params={**sel.params, **extra})
-    overrides = {"include": list(rule.include), "exclude": list(rule.exclude)}
+    if not sel.ids:
+        raise InputError(f"the selection is empty: {_why_empty(pool, rule)}; nothing was stored")
+    overrides = {"include": list(rule.include), "exclude": list(rule.exclude), "request": request}
     return catalog.save_selection(pool_id, sel, task_id=task_id, name=name, overrides=overrides)
+
+
+def _named_selection(
+    catalog: Catalog, pool_id: str, name: str | None, request: dict[str, Any]
+) -> str | None:
+    """The id of an identical selection already stored under `name` (reused), None if the name
+    is free; a different selection under that name is an error (names are unique per pool)."""
+    if name is None:
+        return None
+    if not name.strip() or name != name.strip() or "\x00" in name:
+        raise InputError(f"--name must be a non-empty name without outer spaces, not {name!r}")
+    rows = catalog.list_selections(pool_id)
+    rows = rows[rows["name"] == name]
+    if rows.empty:
+        return None
+    row = rows.iloc[-1]
+    stored = json.loads(row["overrides"]).get("request")
+    if stored == json.loads(json.dumps(request)):
+        return str(row["selection_id"])
+    raise InputError(
+        f"pool {pool_id!r} already has a selection named {name!r} ({row['selection_id']}) made "
+        "with other settings; choose another --name"
+    )
+
+
+def _why_empty(pool: Any, rule: Any) -> str:
+    """Which rule left nothing to select, in the flags' words."""
+    if rule.threshold is not None:
+        return f"no document scores at least --threshold {rule.threshold}"
+    if rule.token_budget is not None:
+        shortest = int(np.min(pool.n_tokens)) if len(pool) else 0
+        return (
+            f"--token-budget {rule.token_budget} is below the shortest document ({shortest} tokens)"
+        )
+    if rule.exclude and len(rule.exclude) >= len(pool):
+        return "every document of the pool is excluded"
+    return "no document passes the source quotas"

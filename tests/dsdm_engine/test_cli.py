@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from data_catalog.catalog import Catalog
 from dsdm_engine.cli import build_parser, main
 
 
@@ -136,6 +137,7 @@ def test_featurize_takes_proj_dim_and_the_deprecated_k(tmp_path, capsys):
     parser = _subparser(build_parser(), "featurize")
     assert parser.parse_args(["--proj-dim", "512"]).proj_dim == 512
     ws = str(tmp_path / "ws")
+    Catalog.open(ws)  # engine commands need an existing workspace
     assert main(["--workspace", ws, "featurize", "--pool", "none", "--k", "64", "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert "--k is deprecated" in err and "pool 'none' not found" in err

@@ -147,3 +147,24 @@ def test_metrics_reject_mismatched_inputs():
     with pytest.raises(ValueError):
         auroc(np.zeros(3), np.zeros(4))
     assert isinstance(overlap_at_k([sel("a", "1")]), pd.DataFrame)
+
+
+def test_planted_effect_recovers_a_known_linear_effect():
+    from dsdm_engine.evaluation.planted import planted_effect
+
+    rng = np.random.default_rng(0)
+    n, m = 400, 120
+    labels = np.array(["spam"] * 40 + ["garbled"] * 40 + [None] * 320, dtype=object)
+    n_tokens = rng.integers(20, 60, size=n).astype(float)
+    masks = rng.random((m, n)) < 0.3
+    total = masks @ n_tokens
+    spam_share = (masks @ (n_tokens * (labels == "spam"))) / total
+    outcome = 4.0 + 3.0 * spam_share + rng.normal(0, 0.005, size=m)  # spam hurts, garble not
+    effect = planted_effect(masks, outcome, labels, n_tokens, seed=1)
+    assert set(effect) == {"spam", "garbled"}
+    lo, hi = effect["spam"]["ci"]
+    assert lo > 0 and lo <= 3.0 <= hi and abs(effect["spam"]["effect"] - 3.0) < 0.3
+    lo, hi = effect["garbled"]["ci"]
+    assert lo < 0 < hi  # no effect: the interval straddles zero
+    again = planted_effect(masks, outcome, labels, n_tokens, seed=1)
+    assert again == effect  # seeded

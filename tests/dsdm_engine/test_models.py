@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from data_catalog.errors import InputError
 from dsdm_engine.compute.models import PRESETS, build_model, get_preset, num_params, resolve_device
 
 
@@ -27,5 +28,5 @@ def test_resolve_device():
     with pytest.raises(ValueError, match="auto"):
         resolve_device("tpu")
     if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError):
+        with pytest.raises(InputError, match="--device cuda"):
             resolve_device("cuda")

@@ -73,7 +73,7 @@ POOL, TARGET = load_pool(), load_target()
 # --- registry and shared errors -------------------------------------------------------------
 
 
-KNOWN = ("classifier", "dsdm", "dsir", "embedding", "random", "semdedup")
+KNOWN = ("bm25", "classifier", "dsdm", "dsir", "embedding", "random", "semdedup")
 
 
 def test_registry_knows_every_method():
