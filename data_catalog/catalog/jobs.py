@@ -150,7 +150,8 @@ class JobsMixin(CatalogBase):
         for row in rows:
             why, sure = death(row, host)
             if why is not None:
-                row = {**row, "status": "died", "error": row.get("error") or why}
+                error = row.get("error")  # NaN for NULL in a DataFrame row
+                row = {**row, "status": "died", "error": error if isinstance(error, str) else why}
                 if sure:
                     certain.append((row["job_id"], why, None))
             out.append(row)
