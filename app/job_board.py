@@ -21,8 +21,11 @@ def job_card(job: dict[str, Any]) -> None:
     job_progress(job)
     if job["status"] in ("queued", "running") and not job["cancel_requested"]:
         if st.button("Cancel", key=f"cancel-{job['job_id']}"):
-            catalog().request_cancel(job["job_id"])
-            st.toast(f"cancel requested for {job['job_id']}")
+            state = catalog().request_cancel(job["job_id"])
+            if state in ("queued", "running"):
+                st.toast(f"cancel requested for {job['job_id']}")
+            else:
+                st.toast(f"job {job['job_id']} is already {state}; nothing to cancel")
     elif job["cancel_requested"] and job["status"] == "running":
         st.caption("cancel requested; it stops at its next progress report")
 
