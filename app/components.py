@@ -126,6 +126,9 @@ def job_progress(job: dict[str, Any]) -> None:
         st.error(f"Failed: {job.get('message') or ''}")
         if job.get("error") and job["error"] != job.get("message"):
             st.code(job["error"], language=None)
+    elif job["status"] == "died":
+        last = f" Last message: {job['message']}" if job.get("message") else ""
+        st.warning(f"Died ({job.get('error') or 'its process is gone'}).{last}")
     elif job.get("message"):
         st.caption(str(job["message"]))
 

@@ -2,7 +2,8 @@
 
 Re-rendered every two seconds as a fragment (the rest of the page stays put). Job rows come
 straight from the catalog (uncached: progress is the point); launches from their files under
-`artifacts/logs/`. A job whose process is gone without finishing is shown as stopped.
+`artifacts/logs/`. A job whose process is gone without finishing reads `died` from the catalog
+(with its last progress and message) and has no Cancel button.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from dsdm_engine.cli import launch as launcher
 
 
 def job_card(job: dict[str, Any]) -> None:
-    if job["status"] in ("queued", "running") and not launcher.pid_alive(job["pid"]):
-        job = {**job, "status": "stopped (process gone)"}
     job_progress(job)
     if job["status"] in ("queued", "running") and not job["cancel_requested"]:
         if st.button("Cancel", key=f"cancel-{job['job_id']}"):
-            catalog().request_cancel(job["job_id"])
-            st.toast(f"cancel requested for {job['job_id']}")
+            state = catalog().request_cancel(job["job_id"])
+            if state in ("queued", "running"):
+                st.toast(f"cancel requested for {job['job_id']}")
+            else:
+                st.toast(f"job {job['job_id']} is already {state}; nothing to cancel")
     elif job["cancel_requested"] and job["status"] == "running":
         st.caption("cancel requested; it stops at its next progress report")
 

@@ -100,11 +100,15 @@ class Run:
 
 @dataclass(frozen=True)
 class Job:
-    """One job's progress row; `params` is what the job was started with."""
+    """One job's progress row; `params` is what the job was started with.
+
+    `status` is as read: a queued/running row whose process is gone (or silent for longer than
+    the heartbeat limit) reads `died`. `pid_start` and `host` tell a reused pid from the original.
+    """
 
     job_id: str
     kind: str
-    status: str  # queued | running | done | failed | cancelled
+    status: str  # queued | running | done | failed | cancelled | died
     done: int
     total: int
     rate: float | None
@@ -117,6 +121,9 @@ class Job:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    pid_start: int | None = None
+    host: str | None = None
+    heartbeat_at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

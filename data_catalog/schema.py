@@ -190,6 +190,13 @@ MIGRATIONS: dict[int, list[str | Callable[[Any, Any], None]]] = {
             created_at TIMESTAMP NOT NULL
         )""",
     ],
+    # v5: job liveness. A job row names its process (pid, its start time, host) and carries a
+    # heartbeat, so a killed job reads as `died` instead of `running` forever.
+    5: [
+        "ALTER TABLE jobs ADD COLUMN pid_start BIGINT",
+        "ALTER TABLE jobs ADD COLUMN host VARCHAR",
+        "ALTER TABLE jobs ADD COLUMN heartbeat_at TIMESTAMP",
+    ],
 }
 
 LATEST_VERSION = max(MIGRATIONS)

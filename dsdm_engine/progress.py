@@ -14,6 +14,10 @@ class Cancelled(Exception):
     """Raised from a progress callback to stop a stage between two units of work."""
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised in a job's process on SIGTERM: handled like Ctrl-C (the job ends `cancelled`)."""
+
+
 class ProgressCallback(Protocol):
     def __call__(self, done: int, total: int, message: str = "") -> None: ...
 

@@ -1,7 +1,8 @@
 """The `dsdm` command line: one entry point, one subcommand per stage, `--help` on each.
 
 User errors (bad input, unknown names, locked catalog) print one line and exit 2; Ctrl-C or a
-cancelled job exits 130. Handlers are thin: parse, call one catalog or engine function, print.
+cancelled job exits 130, SIGTERM during a job 143 (after the job is recorded `cancelled`).
+Handlers are thin: parse, call one catalog or engine function, print.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from data_catalog.errors import DsdmError, InputError
 from data_catalog.workspace import resolve_workspace_path
 from dsdm_engine.cli.common import print_df
 from dsdm_engine.cli.options import finite_float, nonnegative_int, positive_int, seed_int
-from dsdm_engine.progress import Cancelled
+from dsdm_engine.progress import Cancelled, Terminated
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -180,10 +181,11 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs_cancel(args: argparse.Namespace) -> int:
-    cat = _catalog(args)
-    cat.get_job(args.job_id)
-    cat.request_cancel(args.job_id)
-    print(f"cancel requested for {args.job_id}; it stops at its next progress report")
+    state = _catalog(args).request_cancel(args.job_id)
+    if state in ("queued", "running"):
+        print(f"cancel requested for {args.job_id}; it stops at its next progress report")
+    else:
+        print(f"job {args.job_id} is already {state}; nothing to cancel")
     return 0
 
 
@@ -322,6 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DsdmError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Terminated as exc:
+        print(f"\ncancelled: {exc}", file=sys.stderr)
+        return 143
     except (Cancelled, KeyboardInterrupt) as exc:
         print(f"\ncancelled: {exc}" if str(exc) else "\ninterrupted", file=sys.stderr)
         return 130

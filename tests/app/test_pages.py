@@ -154,11 +154,20 @@ def test_jobs_page_shows_progress_and_cancels(tiny_workspace: Catalog):
     )
     failed = tiny_workspace.create_job("featurize", {})
     tiny_workspace.update_job(failed, status="failed", message="out of disk", error="out of disk")
+    died = tiny_workspace.create_job("featurize", {"pool": "tiny"})
+    tiny_workspace.update_job(died, status="running", done=7, total=9, message="shard 7")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with tiny_workspace.connect() as con:  # its process was killed (kill -9) long ago
+        con.execute("UPDATE jobs SET pid = ? WHERE job_id = ?", [gone.pid, died])
     at = open_page("jobs")
     bars = at.get("progress")
     assert any("3/10" in p.proto.text and "ETA 5 s" in p.proto.text for p in bars)
+    assert any("featurize · died · 7/9" in p.proto.text for p in bars)
+    assert any("process" in w and "gone" in w and "shard 7" in w for w in texts(at.warning))
     assert any("out of disk" in e for e in texts(at.error))
     cancel = [b for b in at.button if b.label == "Cancel"]
+    assert len(cancel) == 1  # the live job only
     cancel[0].click().run()
     assert tiny_workspace.get_job(job_id)["cancel_requested"]
 

@@ -41,10 +41,23 @@ def test_opening_an_older_workspace_migrates_it_and_keeps_data(tmp_path):
     con.execute("INSERT INTO schema_version VALUES (1, now())")
     con.execute("INSERT INTO pools VALUES ('old', now(), 1, 5, 1, 0, 0, 'h', '{\"ingests\": []}')")
     con.execute("INSERT INTO documents VALUES ('old', 'd1', 0, 'hello', 'src', 5, 1, NULL)")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that no longer runs
+    con.execute(
+        "INSERT INTO jobs (job_id, kind, status, params, pid, created_at, updated_at, message) "
+        "VALUES ('job-old', 'ingest', 'running', '{}', ?, now(), now(), 'shard 2')",
+        [gone.pid],
+    )
     con.close()
 
     cat = Catalog(ws)
-    assert cat.schema_version() == LATEST_VERSION == 4
+    assert cat.schema_version() == LATEST_VERSION == 5
+    old_job = cat.get_job("job-old")  # v5's liveness columns, and a v1 row's pid is still checked
+    assert (old_job["status"], old_job["message"], old_job["heartbeat_at"]) == (
+        "died",
+        "shard 2",
+        None,
+    )
     assert cat.lds_results().empty  # the table v4 added
     docs = cat.documents("old")
     assert list(docs["text"]) == ["hello"]
