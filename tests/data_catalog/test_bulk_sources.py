@@ -14,7 +14,7 @@ import pytest
 from data_catalog.sources import SOURCES, get_source
 from data_catalog.sources.bulk import BULK_SOURCES
 from data_catalog.sources.bulk.bible import translation_lines
-from data_catalog.sources.bulk.common import markup_paragraphs
+from data_catalog.sources.bulk.common import is_prose, markup_paragraphs
 from data_catalog.sources.bulk.docs import pod_paragraphs
 from data_catalog.sources.decontam import (
     CompactDecontaminator,
@@ -114,6 +114,13 @@ def test_markup_and_pod_readers():
         "</pre><p>short one</p></body></html>"
     )
     assert markup_paragraphs(html) == ["Keep this paragraph, it has inline code and enough words."]
+    signature = (
+        "leftJustified(int width, QChar fill = QLatin1Char(' '), bool truncate = false) const"
+    )
+    assert not is_prose(signature)
+    enum = "SectionFlag { SectionDefault, SectionSkipEmpty, SectionIncludeLeadingSep, Other, More }"
+    assert len(enum.split()) >= 8 and not is_prose(enum)
+    assert is_prose("The QString class provides a Unicode character string, with more to say.")
     pod = [
         "=head1 NAME\n",
         "\n",

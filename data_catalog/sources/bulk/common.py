@@ -107,6 +107,142 @@ DEBS: dict[str, tuple[str, str]] = {
         "ghc-doc_9.0.2-4_all.deb",
         "a7c77e36c8906f82eef411ceeba13b7d663b7766a5ecc6659e3405889e0429c9",
     ),
+    "python-sqlalchemy-doc": (
+        "python-sqlalchemy-doc_1.4.46+ds1-1_all.deb",
+        "8805c3167ef75278ac6fd58ed9856321c2b2e3a7e441edba84b2eb955216d0fd",
+    ),
+    "llvm-15-doc": (
+        "llvm-15-doc_1%3a15.0.6-4_all.deb",
+        "613d2f6c303411508b28775269d4f6c35498905d0f3e2dd39f862191a1faf564",
+    ),
+    "cmake-doc": (
+        "cmake-doc_3.25.1-1_all.deb",
+        "6e805a758ffed87cc7ea234cf0a7a1bb8ae78b93d8b5783e7fb989a6320f8133",
+    ),
+    "libboost1.74-doc": (
+        "libboost1.74-doc_1.74.0+ds1-21_all.deb",
+        "10a7c2aa42068bcb71093fc375bf3a9ef2235baa91cc4960aa0c02df3c733d4a",
+    ),
+    "qtbase5-doc-html": (
+        "qtbase5-doc-html_5.15.8+dfsg-11+deb12u3_all.deb",
+        "e052497a7db970f002807e3543043c11e46135641b8284b0a419086ba64f5f47",
+    ),
+    "octave-doc": (
+        "octave-doc_7.3.0-2_all.deb",
+        "b27897cc7e3d688daa5cb8f8d1ea47077f3fbd205ce32e22522200ff0c1eadd5",
+    ),
+    "rust-doc": (
+        "rust-doc_1.63.0+dfsg1-2_all.deb",
+        "96ef96fe6df87d939ca713bd7df3d15c2b778ccb892eca025c4ee504146f697b",
+    ),
+    "python-sympy-doc": (
+        "python-sympy-doc_1.11.1-1_all.deb",
+        "2a1d50bd49738f0280308fc8d86d5fa5739dbc6391e1c754f4549bc3635e6a31",
+    ),
+    "python-astropy-doc": (
+        "python-astropy-doc_5.2.1-2+deb12u1_all.deb",
+        "d7cfa77ec5239a4ebcdf27c7cdc3d9e604228e99257f91d4260abbb970469b91",
+    ),
+    "lilypond-doc-html": (
+        "lilypond-doc-html_2.24.1-2_all.deb",
+        "be9fb743e58bd5ad4710146fe05e7c5f447fe4559e42c6acef1916d53e4bec60",
+    ),
+    "apache2-doc": (
+        "apache2-doc_2.4.71-1~deb12u1_all.deb",
+        "a7b3d1131c1c63dbf9999b28e75f9a133d30f70492b419936bd51759ac77a01f",
+    ),
+    "zsh-doc": (
+        "zsh-doc_5.9-4_all.deb",
+        "79bd75df4bf03d1021e993fd773f82b8a4c8d76649e420cd32eca940cf418ff4",
+    ),
+    "postfix-doc": (
+        "postfix-doc_3.7.11-0+deb12u1_all.deb",
+        "6b07bcc68991703acf747dc2500355bdd02aef0a048419b939752c39faf47d8d",
+    ),
+    "exim4-doc-html": (
+        "exim4-doc-html_4.96-1_all.deb",
+        "f0613395fd73c3c278b619c8162c5a183e7874cbfdebe3614b4b3339d5d8a120",
+    ),
+    "racket-doc": (
+        "racket-doc_8.7+dfsg1-1_all.deb",
+        "d50139b4bf806cd280bd18146ca2e7579cede5da23cc7f5c663044596af4e00f",
+    ),
+    "python-scipy-doc": (
+        "python-scipy-doc_1.10.1-2_all.deb",
+        "a237fdcef1675622f1a5d8a291c64feba140615130ee625554f94772d4ea3ad7",
+    ),
+    "python-statsmodels-doc": (
+        "python-statsmodels-doc_0.13.5+dfsg-7_all.deb",
+        "4167a3e13347343b9f0a6677fc804ecad80dd735d17bc051829610f6f1bc2afb",
+    ),
+    "maxima-doc": (
+        "maxima-doc_5.46.0-11_all.deb",
+        "01a726b693a7e465a62040ac5ade4762194d7553524231d77cd1fcd4a69a75b9",
+    ),
+    "python-dask-doc": (
+        "python-dask-doc_2022.12.1+dfsg-2_all.deb",
+        "81fc4cc36bfc939ed9ff28c2423d921909cfbef1af69055131b79ab69a33b615",
+    ),
+    "python-celery-doc": (
+        "python-celery-doc_5.2.6-5_all.deb",
+        "820d22b28d4f15c08305e21dbb04bdc626e3f6d3f2ec0c295d56e070febd7dc4",
+    ),
+    "python-werkzeug-doc": (
+        "python-werkzeug-doc_2.2.2-3+deb12u1_all.deb",
+        "5aeffdfdf257911e3ade253d2b6cc3f98a06df3bec1332efdbc3fbd578530230",
+    ),
+    "python-flask-doc": (
+        "python-flask-doc_2.2.2-3_all.deb",
+        "0659f6a04b15fe3f907150cadc0399fe987c790e722e001b73f7e49fa5ecca15",
+    ),
+    "developers-reference": (
+        "developers-reference_12.18_all.deb",
+        "0dba82f6fa16e373f2a84ad07e7971aa9264ad2e7d2ae46b37edbc9c5fd57e2e",
+    ),
+    "python-mpmath-doc": (
+        "python-mpmath-doc_1.2.1-2_all.deb",
+        "3895ea83b1edc71fae2a4be29522b9dd28daf6aad5293a2249d46742ffbbfeed",
+    ),
+    "python-scrapy-doc": (
+        "python-scrapy-doc_2.8.0-2_all.deb",
+        "aaa1903b7ebfbcf6c2962682044c9d486c71dc64a7420f10e56cd0bca4b8f5f3",
+    ),
+    "python-ipython-doc": (
+        "python-ipython-doc_8.5.0-4_all.deb",
+        "33b74c655f10f47c8434de1b2e09d1f7f8928758b7ae86a89c3b53b75338cdb6",
+    ),
+    "cython-doc": (
+        "cython-doc_0.29.32-2_all.deb",
+        "1cf56821a891f252e9fac8295d97cf12af6f3c54239c0c5b41524e18305a6e3c",
+    ),
+    "python-xarray-doc": (
+        "python-xarray-doc_2023.01.0-1.1_all.deb",
+        "1d42be6f1c4b0c4c5b37a4b8884d7483d9995d8b6362ee490579806d8b4ba9e2",
+    ),
+    "python-pygame-doc": (
+        "python-pygame-doc_2.1.2+dfsg-5_all.deb",
+        "8b8d060ee89404aa0a6344321c1ed7310c7af251bd4c9f571fac4e7601354677",
+    ),
+    "python-rdflib-doc": (
+        "python-rdflib-doc_6.1.1-1_all.deb",
+        "23457a632a8349e3d050a661b713824e95088266ac904c60713105e0c3ee8e09",
+    ),
+    "python-tables-doc": (
+        "python-tables-doc_3.7.0-5_all.deb",
+        "833f4f431283b806b1d1cf3f76c4f52786055181b3bef65aefdff725c8a686a0",
+    ),
+    "python-lmfit-doc": (
+        "python-lmfit-doc_1.1.0-1_all.deb",
+        "c7ed21ecd1b3aedf5592bdf06b548e89a20c3432bde6539c1326917a874df6ff",
+    ),
+    "python-sqlobject-doc": (
+        "python-sqlobject-doc_3.10.1+dfsg-2_all.deb",
+        "de799bbe8e8ac5c7d96dcef39bff9fb9402739fe189a39a5beba87d0e5a0be24",
+    ),
+    "python-biopython-doc": (
+        "python-biopython-doc_1.80+dfsg-4_all.deb",
+        "350b871fa68e73e7dee78d6affec8a27bcbb31cd690843a82aefe187dab1712f",
+    ),
 }
 
 
@@ -172,7 +308,7 @@ _BLOCK = frozenset(
 )
 _SKIP_TAGS = frozenset("script style pre nav header footer head screen info".split())
 _SKIP_CLASS = re.compile(
-    r"(?:^|\s)(?:sphinxsidebar\w*|related|footer|header|navigation|nav|toc\w*|highlight[-\w]*"
+    r"(?:^|\s)(?:sphinxsidebar\w*|related|footer|navigation|nav|toc\w*|highlight[-\w]*"
     r"|wy-nav-side|rst-versions|breadcrumbs?|sub-title|top-nav|bottom-nav)(?:\s|$)"
 )
 _SPACE = re.compile(r"\s+")
@@ -224,9 +360,25 @@ class _TextExtractor(HTMLParser):
         self._flush()
 
 
+_PLAIN_WORD = re.compile(r"^[(\"'“‘]?[A-Za-z][a-z'’-]*[.,;:!?)\"'”’]*$")
+
+
+def is_prose(paragraph: str, min_words: int = 8, min_share: float = 0.65) -> bool:
+    """At least ``min_words`` words, and at least ``min_share`` of them plain words.
+
+    Plain words are letters only (a capital first at most) with edge punctuation, so code
+    signatures, enum lists and file paths (``arg(const QString &a)``, ``SectionDefault,``)
+    fail while technical prose passes.
+    """
+    tokens = paragraph.split()
+    if len(tokens) < min_words:
+        return False
+    return sum(1 for t in tokens if _PLAIN_WORD.match(t)) >= min_share * len(tokens)
+
+
 def markup_paragraphs(markup: str, min_words: int = 8) -> list[str]:
-    """Prose paragraphs (at least ``min_words`` words) of one HTML or XML page."""
+    """Prose paragraphs (`is_prose`, at least ``min_words`` words) of one HTML or XML page."""
     parser = _TextExtractor()
     parser.feed(markup)
     parser.close()
-    return [p for p in parser.paragraphs if len(p.split()) >= min_words]
+    return [p for p in parser.paragraphs if is_prose(p, min_words)]

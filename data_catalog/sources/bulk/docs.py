@@ -17,49 +17,77 @@ from typing import Any
 from data_catalog.sources.bulk.common import Doc, extract_deb, markup_paragraphs, passage_records
 
 NAME = "debian_docs"
-# package: (member prefix kept, file suffix, licence)
+# package | pages kept: a pattern under usr/share/ (one "*") | licence; one package a line
+_TABLE = """
+python3.11-doc | doc/python3.11/html/*.html | PSF-2.0 (Python docs)
+perl-doc | perl/5.36.0/pod/*.pod | Artistic-1.0 or GPL-1.0+ (Perl docs)
+gnome-user-docs | help/C/*.page | CC-BY-SA-3.0 (GNOME help)
+libreoffice-help-en-us | libreoffice/help/en-US/*.html | MPL-2.0 (LibreOffice help)
+debian-reference-en | debian-reference/*.en.html | GPL-2.0+
+git-doc | doc/git-doc/*.html | GPL-2.0 (Git docs)
+debian-handbook | doc/debian-handbook/html/en-US/*.html | CC-BY-SA-3.0 or GPL-2.0+ (Debian Handbook)
+linux-doc-6.1 | doc/linux-doc-6.1/html/*.html | GPL-2.0 (Linux kernel docs)
+openjdk-17-doc | doc/openjdk-17-jre-headless/api/*.html | GPL-2.0 WITH Classpath-exception (OpenJDK)
+postgresql-doc-15 | doc/postgresql-doc-15/html/*.html | PostgreSQL License
+python-django-doc | doc/python-django-doc/html/*.html | BSD-3-Clause (Django)
+nodejs-doc | doc/nodejs/api/*.html | MIT (Node.js docs)
+erlang-doc | doc/erlang-doc/*.html | Apache-2.0 (Erlang/OTP docs)
+sphinx-doc | doc/sphinx-doc/html/*.html | BSD-2-Clause (Sphinx docs)
+debian-policy | doc/debian-policy/*.html | GPL-2.0+ (Debian Policy)
+bind9-doc | doc/bind9-doc/arm/*.html | MPL-2.0 (BIND 9 ARM)
+python-pandas-doc | doc/python-pandas-doc/html/*.html | BSD-3-Clause (pandas)
+ghc-doc | doc/ghc-doc/html/*.html | BSD-3-Clause (GHC docs)
+python-sqlalchemy-doc | doc/python-sqlalchemy-doc/html/*.html | MIT (SQLAlchemy docs)
+llvm-15-doc | doc/llvm-15-doc/html/*.html | Apache-2.0 WITH LLVM-exception
+cmake-doc | doc/cmake-data/html/*.html | BSD-3-Clause (CMake docs)
+libboost1.74-doc | doc/libboost1.74-doc/*.html | BSL-1.0 (Boost docs)
+qtbase5-doc-html | qt5/doc/*.html | GFDL-1.3 (Qt 5 docs)
+octave-doc | doc/octave/*.html | GPL-3.0+ (GNU Octave manual)
+rust-doc | doc/rust-doc/html/*.html | MIT or Apache-2.0 (Rust docs)
+python-sympy-doc | doc/python-sympy-doc/html/*.html | BSD-3-Clause (SymPy docs)
+python-astropy-doc | doc/python-astropy-doc/html/*.html | BSD-3-Clause (Astropy docs)
+lilypond-doc-html | doc/lilypond/html/*.html | GFDL-1.3+ (LilyPond manuals)
+apache2-doc | doc/apache2-doc/manual/en/*.html | Apache-2.0 (Apache HTTP Server docs)
+zsh-doc | doc/zsh-common/html/*.html | Zsh licence (MIT-style)
+postfix-doc | doc/postfix/html/*.html | IPL-1.0 or EPL-2.0 (Postfix docs)
+exim4-doc-html | doc/exim4-doc-html/spec_html/*.html | GPL-2.0+ (Exim spec)
+racket-doc | doc/racket/*.html | Apache-2.0 or MIT (Racket docs)
+python-scipy-doc | doc/python-scipy-doc/html/*.html | BSD-3-Clause (SciPy docs)
+python-statsmodels-doc | doc/python-statsmodels-doc/html/*.html | BSD-3-Clause (statsmodels)
+maxima-doc | doc/maxima-doc/html/*.html | GPL-2.0 (Maxima manual)
+python-dask-doc | doc/python-dask-doc/html/*.html | BSD-3-Clause (Dask docs)
+python-celery-doc | doc/python-celery-doc/html/*.html | BSD-3-Clause (Celery docs)
+python-werkzeug-doc | doc/python-werkzeug-doc/html/*.html | BSD-3-Clause (Werkzeug docs)
+python-flask-doc | doc/python-flask-doc/html/*.html | BSD-3-Clause (Flask docs)
+developers-reference | developers-reference/*.html | GPL-2.0 (Developer's Reference)
+python-mpmath-doc | doc/python-mpmath-doc/html/*.html | BSD-3-Clause (mpmath docs)
+python-scrapy-doc | doc/python-scrapy-doc/html/*.html | BSD-3-Clause (Scrapy docs)
+python-ipython-doc | doc/python-ipython-doc/html/*.html | BSD-3-Clause (IPython docs)
+cython-doc | doc/cython-doc/html/*.html | Apache-2.0 (Cython docs)
+python-xarray-doc | doc/python-xarray-doc/html/*.html | Apache-2.0 (xarray docs)
+python-pygame-doc | doc/python-pygame-doc/html/*.html | LGPL-2.1+ (pygame docs)
+python-rdflib-doc | doc/python-rdflib-doc/html/*.html | BSD-3-Clause (rdflib docs)
+python-tables-doc | doc/python-tables-doc/html/*.html | BSD-3-Clause (PyTables docs)
+python-lmfit-doc | doc/python3-lmfit/html/*.html | BSD-3-Clause (lmfit docs)
+python-sqlobject-doc | doc/python-sqlobject-doc/html/*.html | LGPL-2.1+ (SQLObject docs)
+python-biopython-doc | doc/python-biopython-doc/*.html | Biopython License or BSD-3-Clause
+"""
 PACKAGES: dict[str, tuple[str, str, str]] = {
-    "python3.11-doc": ("usr/share/doc/python3.11/html/", ".html", "PSF-2.0 (Python docs)"),
-    "perl-doc": ("usr/share/perl/5.36.0/pod/", ".pod", "Artistic-1.0 or GPL-1.0+ (Perl docs)"),
-    "gnome-user-docs": ("usr/share/help/C/", ".page", "CC-BY-SA-3.0 (GNOME help)"),
-    "libreoffice-help-en-us": (
-        "usr/share/libreoffice/help/en-US/",
-        ".html",
-        "MPL-2.0 (LibreOffice help)",
-    ),
-    "debian-reference-en": ("usr/share/debian-reference/", ".en.html", "GPL-2.0+"),
-    "git-doc": ("usr/share/doc/git-doc/", ".html", "GPL-2.0 (Git docs)"),
-    "debian-handbook": (
-        "usr/share/doc/debian-handbook/html/en-US/",
-        ".html",
-        "CC-BY-SA-3.0 or GPL-2.0+ (The Debian Administrator's Handbook)",
-    ),
-    "linux-doc-6.1": ("usr/share/doc/linux-doc-6.1/html/", ".html", "GPL-2.0 (Linux kernel docs)"),
-    "openjdk-17-doc": (
-        "usr/share/doc/openjdk-17-jre-headless/api/",
-        ".html",
-        "GPL-2.0 with Classpath exception (OpenJDK API docs)",
-    ),
-    "postgresql-doc-15": ("usr/share/doc/postgresql-doc-15/html/", ".html", "PostgreSQL License"),
-    "python-django-doc": (
-        "usr/share/doc/python-django-doc/html/",
-        ".html",
-        "BSD-3-Clause (Django)",
-    ),
-    "nodejs-doc": ("usr/share/doc/nodejs/api/", ".html", "MIT (Node.js docs)"),
-    "erlang-doc": ("usr/share/doc/erlang-doc/", ".html", "Apache-2.0 (Erlang/OTP docs)"),
-    "sphinx-doc": ("usr/share/doc/sphinx-doc/html/", ".html", "BSD-2-Clause (Sphinx docs)"),
-    "debian-policy": ("usr/share/doc/debian-policy/", ".html", "GPL-2.0+ (Debian Policy)"),
-    "bind9-doc": ("usr/share/doc/bind9-doc/arm/", ".html", "MPL-2.0 (BIND 9 ARM)"),
-    "python-pandas-doc": (
-        "usr/share/doc/python-pandas-doc/html/",
-        ".html",
-        "BSD-3-Clause (pandas)",
-    ),
-    "ghc-doc": ("usr/share/doc/ghc-doc/html/", ".html", "BSD-3-Clause (GHC docs)"),
+    name: ("usr/share/" + pattern.split("*")[0], pattern.split("*")[1], license)
+    for name, pattern, license in (
+        tuple(cell.strip() for cell in line.split("|")) for line in _TABLE.strip().split("\n")
+    )
 }
 LICENSE = "per package (see PACKAGES): PSF, Artistic/GPL, CC-BY-SA, MPL, GPL, BSD, MIT, Apache"
-_SKIP_PARTS = ("_sources/", "_static/", "genindex", "py-modindex", "search.html", "index-")
+_SKIP_PARTS = (
+    "_sources/",
+    "_static/",
+    "genindex",
+    "py-modindex",
+    "search.html",
+    "index-",
+    "big-page",
+)
 _POD_CODE = re.compile(r"[A-Z]<+\s*([^<>]*?)\s*>+")
 
 
