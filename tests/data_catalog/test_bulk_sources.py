@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from data_catalog.sources import SOURCES, get_source
-from data_catalog.sources.bulk import BULK_SOURCES
+from data_catalog.sources.bulk import BULK_RECORDS, BULK_SOURCES
 from data_catalog.sources.bulk.bible import translation_lines
 from data_catalog.sources.bulk.common import is_prose, markup_paragraphs
 from data_catalog.sources.bulk.docs import pod_paragraphs
@@ -47,6 +47,7 @@ def test_bulk_sources_are_registered_with_licences():
         "sotu",
         "gcide_passages",
     }
+    assert set(BULK_RECORDS) == set(BULK) and sum(BULK_RECORDS.values()) >= 1_000_000
     for source in BULK_SOURCES:
         assert SOURCES[source.name] is source
         assert source.license and source.fixture_subdir
