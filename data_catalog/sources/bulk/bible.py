@@ -18,7 +18,14 @@ from data_catalog.sources.bulk.common import Doc, passage_records
 from data_catalog.sources.cache import Artifact, extract_once, fetch_artifact
 
 NAME = "bible"
-LICENSE = "Public domain (Bible translations); pythonbible-* packaging MIT"
+LICENSE = (
+    "Public domain (24 Bible translations; MKJV1963, BWE, RYLT: see metadata licence); "
+    "pythonbible-* packaging MIT"
+)
+# translations that are not (clearly) public domain: copyrighted, distributed by permission
+PD = "Public domain (Bible translation); pythonbible-* packaging MIT"
+NOT_PD = "copyrighted, freely distributable by permission (not verified here); packaging MIT"
+LICENSES = {"mkjv1963": NOT_PD, "bwe": NOT_PD, "rylt": NOT_PD}
 VERSION = "0.0.2"
 FILE = "plain_text_readers_bible.py"
 TEXT = "plain_text_readers_bible.txt"  # the same file unpacked under a non-Python name
@@ -108,5 +115,8 @@ def translation_lines(path: Path, block_chars: int = 1 << 16) -> Iterator[str]:
 def parse(root: Path) -> Iterator[dict[str, Any]]:
     """Passages of every translation folder under ``root`` (``<abbr>/plain_text_readers...``)."""
     files = sorted(Path(root).glob(f"*/{TEXT}"))
-    docs = (Doc(path.parent.name, translation_lines(path)) for path in files)
+    docs = (
+        Doc(path.parent.name, translation_lines(path), LICENSES.get(path.parent.name, PD))
+        for path in files
+    )
     return passage_records(docs, NAME, LICENSE)
