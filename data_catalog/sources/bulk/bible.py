@@ -19,7 +19,7 @@ from data_catalog.sources.cache import Artifact, extract_once, fetch_artifact
 
 NAME = "bible"
 LICENSE = (
-    "Public domain (24 Bible translations; MKJV1963, BWE, RYLT: see metadata licence); "
+    "Public domain (24 Bible translations; MKJV1963, BWE, RYLT: see each record); "
     "pythonbible-* packaging MIT"
 )
 # translations that are not (clearly) public domain: copyrighted, distributed by permission
