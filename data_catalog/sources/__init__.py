@@ -28,6 +28,7 @@ from data_catalog.sources import (
     wiki_leads,
 )
 from data_catalog.sources.base import Source
+from data_catalog.sources.bulk import BULK_SOURCES
 from data_catalog.sources.cache import SourceError, cache_dir
 from data_catalog.sources.text import make_record
 
@@ -236,6 +237,7 @@ _ALL: tuple[Source, ...] = (
         )
         for name, (package, license) in dictd.PACKAGES.items()
     ),
+    *BULK_SOURCES,
 )
 
 SOURCES: dict[str, Source] = {source.name: source for source in _ALL}

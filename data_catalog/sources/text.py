@@ -87,3 +87,76 @@ def chunk_text(text: str, min_chars: int = MIN_CHARS, max_chars: int = MAX_CHARS
         else:
             passages.append(current)
     return passages
+
+
+# --- streaming passages for the large sources (sources/bulk) ----------------------------------
+
+MIN_WORDS = 40
+MAX_WORDS = 300
+
+
+def cut_passages(
+    paragraphs: Iterable[str], min_words: int = MIN_WORDS, max_words: int = MAX_WORDS
+) -> Iterator[str]:
+    """Stream passages of ``min_words``..``max_words`` words from one document's paragraphs.
+
+    Sentences (ends at ``.!?;:``) are added to the current passage, which is emitted as soon as
+    it holds ``min_words`` words, so passages end at sentence boundaries and average about
+    ``min_words`` plus half a sentence. Paragraphs inside a passage stay separated by a blank
+    line. A run-on sentence that would overflow ``max_words`` is cut at spaces. A short tail at
+    the end of the document joins the last passage when that fits ``max_words``, else is dropped.
+    Only the current and the last passage are held in memory.
+    """
+    if not 0 < min_words <= max_words:
+        raise ValueError(f"need 0 < min_words <= max_words, got {min_words}, {max_words}")
+    parts: list[str] = []
+    count = 0
+    pending: tuple[str, int] | None = None  # the last full passage, held back for the tail
+    for para in paragraphs:
+        sep = "\n\n"
+        for sentence in _SENTENCE_END.split(para.strip()):
+            words = sentence.split()
+            while words:
+                take = len(words) if count + len(words) <= max_words else min_words - count
+                if parts:
+                    parts.append(sep)
+                parts.append(" ".join(words[:take]))
+                count += take
+                words = words[take:]
+                sep = " "
+                if count >= min_words:
+                    if pending is not None:
+                        yield pending[0]
+                    pending = ("".join(parts), count)
+                    parts, count = [], 0
+    if pending is not None:
+        if parts and pending[1] + count <= max_words:
+            yield pending[0] + "\n\n" + "".join(parts).lstrip()
+        else:
+            yield pending[0]
+
+
+def passage_key(text: str) -> int:
+    """A compact dedup key (64-bit blake2b) ignoring case and whitespace differences."""
+    norm = " ".join(text.lower().split()).encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(norm, digest_size=8).digest(), "little")
+
+
+class PassageDedup:
+    """Remembers 64-bit passage keys (about 70 bytes each) and says whether a text is new."""
+
+    def __init__(self) -> None:
+        self._seen: set[int] = set()
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def is_new(self, text: str) -> bool:
+        """True the first time a (normalized) text is seen; counts the repeats."""
+        key = passage_key(text)
+        if key in self._seen:
+            self.dropped += 1
+            return False
+        self._seen.add(key)
+        return True
