@@ -61,18 +61,35 @@ class PoolsMixin(CatalogBase):
             staged = con.execute(
                 "SELECT count(*) FROM read_parquet(?)", [staged_parquet_glob]
             ).fetchone()[0]
+            # Which staged rows to keep (the first of each new id) and their row numbers, from
+            # the ids alone: the text never enters a sort or a window, so a million documents
+            # commit within the connection's memory limit (it streams through one hash join).
+            con.execute(
+                """
+                CREATE TEMP TABLE keep AS
+                WITH firsts AS (
+                    SELECT doc_id, min(row_idx) AS first_row
+                    FROM (SELECT doc_id, row_idx FROM read_parquet(?))
+                    GROUP BY doc_id
+                ), fresh AS (
+                    SELECT first_row FROM firsts
+                    WHERE doc_id NOT IN (SELECT doc_id FROM documents WHERE pool_id = ?)
+                )
+                SELECT first_row, ? + row_number() OVER (ORDER BY first_row) - 1 AS new_idx
+                FROM fresh
+                """,
+                [staged_parquet_glob, pool_id, base],
+            )
             con.execute(
                 """
                 INSERT INTO documents
                     (pool_id, doc_id, row_idx, text, source, n_chars, n_words, metadata)
-                SELECT ?, s.doc_id, ? + row_number() OVER (ORDER BY s.row_idx) - 1,
-                       s.text, s.source, s.n_chars, s.n_words, s.metadata
-                FROM read_parquet(?) AS s
-                WHERE s.doc_id NOT IN (SELECT doc_id FROM documents WHERE pool_id = ?)
-                QUALIFY row_number() OVER (PARTITION BY s.doc_id ORDER BY s.row_idx) = 1
+                SELECT ?, s.doc_id, k.new_idx, s.text, s.source, s.n_chars, s.n_words, s.metadata
+                FROM read_parquet(?) AS s JOIN keep AS k ON s.row_idx = k.first_row
                 """,
-                [pool_id, base, staged_parquet_glob, pool_id],
+                [pool_id, staged_parquet_glob],
             )
+            con.execute("DROP TABLE keep")
             inserted = con.execute(
                 "SELECT count(*) FROM documents WHERE pool_id = ? AND row_idx >= ?",
                 [pool_id, base],

@@ -61,6 +61,38 @@ def builtin_records(
             yield rec
 
 
+def _stage_records(
+    stage: Path,
+    names: Sequence[str],
+    limit: int | None,
+    cache: Path,
+    decontaminate: bool,
+    progress: ProgressFn | None,
+) -> int:
+    """Write the records to the staging JSONL; returns how many decontamination dropped. The
+    n-gram screen lives only here, so its memory is free again before the commit."""
+    guard = None
+    if decontaminate:
+        from data_catalog.sources.decontam import CompactDecontaminator
+
+        guard = CompactDecontaminator(protected_texts(cache))
+    dropped = written = 0
+    with open(stage, "w", encoding="utf-8") as fh:
+        for rec in builtin_records(names, None, cache):
+            if limit is not None and written >= limit:
+                break
+            if guard is not None and guard.overlaps(rec["text"]):
+                dropped += 1
+                continue
+            row = {**rec.get("metadata", {}), "text": rec["text"], "source": rec["source"]}
+            row["license"] = rec.get("license", "")
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            written += 1
+            if progress is not None and written % 10_000 == 0:
+                progress(written, limit or 0, f"reading {rec['source']}")
+    return dropped
+
+
 def ingest_builtin(
     catalog: Catalog,
     pool_id: str,
@@ -79,28 +111,10 @@ def ingest_builtin(
     if catalog.pool_exists(pool_id) and not append:
         raise InputError(f"pool {pool_id!r} already exists; pass --append to add documents to it")
     cache = Path(cache) if cache is not None else cache_dir()
-    guard = None
-    if decontaminate:
-        from data_catalog.sources.decontam import CompactDecontaminator
-
-        guard = CompactDecontaminator(protected_texts(cache))
     stage = catalog.workspace.tmp / (staging_name("builtin") + ".jsonl")
     stage.parent.mkdir(parents=True, exist_ok=True)
-    dropped = written = 0
     try:
-        with open(stage, "w", encoding="utf-8") as fh:
-            for rec in builtin_records(names, None, cache):
-                if limit is not None and written >= limit:
-                    break
-                if guard is not None and guard.overlaps(rec["text"]):
-                    dropped += 1
-                    continue
-                row = {**rec.get("metadata", {}), "text": rec["text"], "source": rec["source"]}
-                row["license"] = rec.get("license", "")
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-                written += 1
-                if progress is not None and written % 10_000 == 0:
-                    progress(written, limit or 0, f"reading {rec['source']}")
+        dropped = _stage_records(stage, names, limit, cache, decontaminate, progress)
         report = ingest(catalog, pool_id, [str(stage)], append=append, progress=progress)
         report.n_decontaminated = dropped
         return report
