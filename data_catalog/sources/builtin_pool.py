@@ -17,7 +17,7 @@ from typing import Any
 
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
-from data_catalog.ingest import IngestReport, check_positive_int, ingest
+from data_catalog.ingest import IngestReport, check_positive_int, doc_id_for, ingest
 from data_catalog.sources import SOURCES, get_source
 from data_catalog.sources.cache import cache_dir
 from data_catalog.workspace import staging_name
@@ -77,13 +77,18 @@ def _stage_records(
 
         guard = CompactDecontaminator(protected_texts(cache))
     dropped = written = 0
+    seen: set[int] = set()  # ingest's own document ids (hashed): --limit counts distinct ones
     with open(stage, "w", encoding="utf-8") as fh:
         for rec in builtin_records(names, None, cache):
             if limit is not None and written >= limit:
                 break
+            key = hash(doc_id_for(rec["text"]))
+            if key in seen:
+                continue  # an exact duplicate the ingest would drop anyway
             if guard is not None and guard.overlaps(rec["text"]):
                 dropped += 1
                 continue
+            seen.add(key)
             row = {**rec.get("metadata", {}), "text": rec["text"], "source": rec["source"]}
             row["license"] = rec.get("license", "")
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")

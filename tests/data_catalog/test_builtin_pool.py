@@ -80,3 +80,16 @@ def test_builtin_errors_name_the_flag_and_change_nothing(tmp_path: Path, offline
     assert main(["--workspace", ws, "pool", "add", "p", "x.jsonl", "--builtin", "coqa"]) == 2
     assert main(["--workspace", ws, "pool", "add", "p", "x.jsonl", "--limit", "3"]) == 2
     assert cat.list_pools().empty
+
+
+def test_limit_counts_distinct_documents(tmp_path: Path, offline_olmo, monkeypatch):
+    from data_catalog.sources import builtin_pool
+
+    def repeats(names, limit=None, cache=None):
+        for text in ["alpha beta", "alpha  beta", "gamma delta", "gamma delta", "eps", "zeta"]:
+            yield {"text": text, "source": "s", "license": "", "metadata": {}}
+
+    monkeypatch.setattr(builtin_pool, "builtin_records", repeats)
+    cat = Catalog.open(tmp_path / "ws")
+    report = ingest_builtin(cat, "p", ["coqa"], limit=3, decontaminate=False)
+    assert report.n_inserted == 3 and cat.get_pool("p")["n_docs"] == 3  # not 2: repeats skipped
