@@ -1,0 +1,45 @@
+"""The subcommands no other test runs, each run once for real on the tiny offline demo.
+
+`dsdm demo --size tiny --fixtures tests/fixtures/sources --no-app` builds the workspace from the
+committed excerpts (two tiny proxies, every selector); then `target list`, `planted`, a minimal
+`evaluate` (one model per selection, one seed) and a minimal `validate` (four subset models)
+run on it as a user would type them. The session's check in `tests/conftest.py` fails the
+default suite when any subcommand never runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from data_catalog.catalog import Catalog
+from dsdm_engine.cli import main
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
+
+
+def test_demo_then_target_list_planted_evaluate_validate(tmp_path, capsys):
+    ws = str(tmp_path / "ws")
+
+    def dsdm(*argv: str) -> str:
+        assert main(["--workspace", ws, *argv]) == 0, argv
+        return capsys.readouterr().out
+
+    out = dsdm("demo", "--size", "tiny", "--fixtures", str(FIXTURES), "--no-app")
+    assert "== demo workspace" in out and "LDS" not in out  # tiny plan: no validation
+    listed = dsdm("target", "list")
+    assert all(name in listed for name in ("squad@v1", "cs_algorithms@v1", "lambada@v1"))
+    planted = dsdm("planted", "--target", "squad", "--pool", "demo")
+    assert "auroc" in planted.lower()
+    cat = Catalog.open(ws)
+    sels = cat.list_selections("demo")
+    picked = list(sels[sels["name"].str.endswith("squad-k57")]["selection_id"])[:2]
+    evaluated = dsdm("evaluate", "--selections", *picked, "--target", "squad",
+                     "--budgets", "2000", "--seeds", "0", "--max-heldout", "8")  # fmt: skip
+    assert "held-out" in evaluated.lower() or "loss" in evaluated.lower()
+    assert len(cat.list_evaluations()) >= 2
+    dsdm("validate", "--pool", "demo", "--target", "squad", "--subsets", "4",
+         "--noise-seeds", "0", "--max-examples", "8", "--workers", "1")  # fmt: skip
+    res = cat.lds_results()
+    assert {"selection", "heldout"} <= set(res["split"]) and len(res) >= 4
+    assert json.dumps(res["aggregate_lds"].tolist())  # finite or NaN numbers, stored
