@@ -16,6 +16,7 @@ import numpy as np
 
 from data_catalog import atomic
 from data_catalog.catalog import Catalog
+from data_catalog.diskfull import disk_full_guard
 from data_catalog.errors import InputError
 from dsdm_engine.compute.configs import FeatureConfig
 from dsdm_engine.progress import ProgressCallback, no_progress
@@ -83,7 +84,11 @@ def featurize(
     actual = make_featurizer(models[0], config.for_proxy(0)).k
     frozen = {**asdict(config), "proxies_run_id": proxies_run_id, "proj_dim_actual": actual}
     n = docs.shape[0]  # rows featurised: documents, or their windows
-    with catalog.begin_run("features", frozen, pool_id=proxies["pool_id"]) as run:
+    kept = "finished shards are kept and a re-run resumes from them"
+    with (
+        catalog.begin_run("features", frozen, pool_id=proxies["pool_id"]) as run,
+        disk_full_guard("featurising", catalog.layout.run_dir(run.run_id), kept),
+    ):
         for m, (mdir, model) in enumerate(zip(dirs, models, strict=True)):
             fc = config.for_proxy(m)
             feat = PaddedDocs(make_featurizer(model, fc))

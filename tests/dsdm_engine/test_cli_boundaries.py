@@ -228,3 +228,33 @@ def test_damaged_targets_name_file_and_field(tmp_path, capsys, name, content, me
     code, err = run(capsys, tmp_path / "ws", "target", "add", str(path), "--name", "t")
     assert code == 2 and message in err and name in err, err
     assert Catalog.open(tmp_path / "ws").list_target_tasks().empty
+
+
+def test_featurising_onto_a_full_disk_fails_cleanly_and_resumes(ws, monkeypatch):
+    import errno
+
+    from data_catalog import atomic
+    from data_catalog.errors import DsdmError
+    from dsdm_engine import stages
+
+    root, proxies, _, _ = ws
+    cat = Catalog.open(root)
+    cfg = stages.FeatureConfig(proj_dim=96, shard_size=64)
+    real = atomic.write_npy
+    calls = []
+
+    def fills_up(path, arr):
+        calls.append(path)
+        if len(calls) > 3:  # a few shard files land, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, arr)
+
+    monkeypatch.setattr(atomic, "write_npy", fills_up)
+    with pytest.raises(DsdmError, match="no space left on the device while featurising") as exc:
+        stages.featurize(cat, proxies, cfg)
+    assert "a re-run resumes" in str(exc.value) and "\n" not in str(exc.value)
+    failed = cat.list_runs("features")
+    run_id = str(failed[failed["status"] == "failed"]["run_id"].iloc[-1])
+    monkeypatch.setattr(atomic, "write_npy", real)  # space freed
+    assert stages.featurize(cat, proxies, cfg) == run_id  # the same run, resumed
+    assert cat.get_run(run_id)["status"] == "done"
