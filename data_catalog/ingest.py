@@ -244,6 +244,14 @@ def ingest(
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def _size(path: Path) -> int:
+    """A listed file's size; one that vanished since it was listed is named, not a traceback."""
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc} (was it moved or deleted?)") from exc
+
+
 def _check_name(flag: str, value: object) -> None:
     if not isinstance(value, str) or not value.strip() or "\x00" in value:
         raise InputError(f"{flag} must be a non-empty name, not {value!r}")
@@ -260,7 +268,7 @@ def _stage(
     progress: ProgressFn | None,
 ) -> None:
     """Read, validate and chunk every record into Parquet parts under `stage`."""
-    total_bytes = sum(f.stat().st_size for f, _ in files)
+    total_bytes = sum(_size(f) for f, _ in files)
     rows: dict[str, list[Any]] = {k: [] for k in _SCHEMA.names}
     part = 0
     row_idx = 0
@@ -317,7 +325,7 @@ def _stage(
                 raise InputError(msg)
             report.n_skipped += 1
             report.skipped_where.append(msg)
-        done_bytes += path.stat().st_size
+        done_bytes += _size(path)
         if progress:
             progress(done_bytes, total_bytes, path.name)
     flush()

@@ -258,3 +258,24 @@ def test_featurising_onto_a_full_disk_fails_cleanly_and_resumes(ws, monkeypatch)
     monkeypatch.setattr(atomic, "write_npy", real)  # space freed
     assert stages.featurize(cat, proxies, cfg) == run_id  # the same run, resumed
     assert cat.get_run(run_id)["status"] == "done"
+
+
+def test_a_file_deleted_while_the_ingest_runs_is_named(tmp_path, monkeypatch):
+    from data_catalog import ingest as ingest_mod
+    from data_catalog.errors import InputError
+
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text('{"text": "one"}\n')
+    second.write_text('{"text": "two"}\n')
+    real = ingest_mod.expand_inputs
+
+    def then_delete(inputs, fmt=None):
+        found = real(inputs, fmt)
+        second.unlink()  # gone after it was listed, before it is read
+        return found
+
+    monkeypatch.setattr(ingest_mod, "expand_inputs", then_delete)
+    cat = Catalog.open(tmp_path / "ws")
+    with pytest.raises(InputError, match="b.jsonl"):
+        ingest_mod.ingest(cat, "p", [str(tmp_path / "*.jsonl")])
+    assert cat.list_pools().empty
