@@ -1,0 +1,107 @@
+"""Levers for the datamodels issue, measured on the validation's own subset models.
+
+Every lever is a different way to compute DsDm scores from the same proxies; each is scored on
+the `--subsets` subset models that `bench/validate.py` trained (they resume, nothing is
+retrained), so the held-out aggregate LDS of every row is comparable, CI and all:
+
+- `k=K`: projection dimension K (features re-computed; the shipped default is 4,096);
+- `proj-ens=S`: the mean of the default scores over S projection seeds (a larger effective k
+  at no training cost);
+- `λ=L`: the shipped features with another ridge (`--lambda-rel`).
+
+    python bench/levers.py --workspace dsdm_workspace --out bench/out/levers.json \
+        --proj-dims 1024 8192 --proj-seeds 2 --lambdas 1 100
+
+Prints a table (lever × target: held-out aggregate LDS [95% CI]) and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from data_catalog.catalog import Catalog  # noqa: E402
+from dsdm_engine import stages  # noqa: E402
+from dsdm_engine.compute.configs import ScoreConfig  # noqa: E402
+from dsdm_engine.evaluation.lds import Predictor, lds_table  # noqa: E402
+from dsdm_engine.evaluation.subsets import ValidateConfig, train_subset_models  # noqa: E402
+
+POOL = "demo"
+TARGETS = ("squad", "cs_algorithms", "jeopardy", "lambada")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def scores_of(cat: Catalog, features: str, target: str, lam: float) -> np.ndarray:
+    run = stages.score_task(cat, features, target, lam, normalize=ScoreConfig().normalize)
+    return cat.scores(run, cat.get_target_task(target)["task_id"])["score"].to_numpy()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--workspace", default=str(ROOT / "dsdm_workspace"))
+    ap.add_argument("--subsets", type=int, default=ValidateConfig().n_subsets)
+    ap.add_argument("--proj-dims", type=int, nargs="*", default=[])
+    ap.add_argument("--proj-seeds", type=int, default=1, help="projection seeds to average")
+    ap.add_argument("--lambdas", type=float, nargs="*", default=[])
+    args = ap.parse_args()
+    t0 = time.monotonic()
+    cat = Catalog.open(args.workspace)
+    proxies = cat.runs("proxies", pool_id=POOL, status="done")[-1].run_id
+    tasks = {t: cat.get_target_task(t)["task_id"] for t in TARGETS}
+    cfg = ValidateConfig(n_subsets=args.subsets, device="cpu")
+    got = train_subset_models(cat, proxies, list(tasks.values()), cfg)  # resumes
+    base = stages.FeatureConfig()
+    lam0 = ScoreConfig().lambda_rel
+    levers: dict[str, dict[str, np.ndarray]] = {}
+    default = stages.featurize(cat, proxies, base)
+    levers["default (k=4096)"] = {t: scores_of(cat, default, t, lam0) for t in TARGETS}
+    for k in args.proj_dims:
+        log(f"featurising at k={k}")
+        run = stages.featurize(cat, proxies, stages.FeatureConfig(proj_dim=k))
+        levers[f"k={k}"] = {t: scores_of(cat, run, t, lam0) for t in TARGETS}
+    if args.proj_seeds > 1:
+        runs = [default]
+        for s in range(1, args.proj_seeds):
+            log(f"featurising with projection seed {s}")
+            runs.append(stages.featurize(cat, proxies, stages.FeatureConfig(proj_seed=s)))
+        levers[f"proj-ens={args.proj_seeds}"] = {
+            t: np.mean([scores_of(cat, r, t, lam0) for r in runs], axis=0) for t in TARGETS
+        }
+    for lam in args.lambdas:
+        levers[f"λ={lam:g}·tr/k"] = {t: scores_of(cat, default, t, lam) for t in TARGETS}
+    preds = [Predictor(name, tasks[t], s) for name, per in levers.items() for t, s in per.items()]
+    table = lds_table(got.masks, got.outcomes, preds, seed=cfg.seed)
+    held = table[table["split"] == "heldout"].copy()
+    held["target"] = held["task_id"].map({v: k for k, v in tasks.items()})
+    rows = {
+        name: {
+            r["target"]: {"lds": r["aggregate_lds"], "ci": [r["ci_lo"], r["ci_hi"]]}
+            for _, r in held[held["predictor"] == name].iterrows()
+        }
+        for name in levers
+    }
+    report = {"n_subsets": args.subsets, "heldout_aggregate_lds": rows,
+              "seconds": time.monotonic() - t0}  # fmt: skip
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    view = held.pivot(index="predictor", columns="target", values="aggregate_lds")
+    with pd.option_context("display.width", 160):
+        print(view.loc[list(levers)].round(3).to_string())
+    log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
