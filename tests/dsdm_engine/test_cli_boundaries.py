@@ -67,6 +67,9 @@ def test_run_ids_of_the_wrong_kind_and_missing_inputs(ws, capsys):
     ]
     if not torch.cuda.is_available():
         cases.append((["featurize", "--pool", "p", "--device", "cuda"], "--device cuda"))
+        cases.append(
+            (["validate", "--pool", "p", "--target", "cook", "--device", "cuda"], "--device cuda")
+        )
     before = Catalog.open(root).list_runs()[["run_id", "status"]]
     for argv, message in cases:
         code, err = run(capsys, root, *argv)
@@ -87,6 +90,8 @@ def test_selections_that_mean_something(ws, capsys):
         (["--k", "3", "--options", '{"nosuch": 1}'], "unknown option(s) ['nosuch'] for dsdm"),
         (["--k", "3", "--mix", "cook=nan"], "--mix 'cook=nan'"),
         (["--k", "3", "--mix", "cook=0"], "--mix 'cook=0'"),
+        (["--k", "3", "--mix", "cook=inf"], "--mix 'cook=inf'"),
+        (["--k", "3", "--token-budget", "2"], "--token-budget 2 is below the shortest document"),
         (["--k", "3", "--source-max-fraction", "cooking=2"], "--source-max-fraction"),
         (["--k", "3", "--source-max-fraction", "cooking=x"], "--source-max-fraction 'cooking=x'"),
     ]:

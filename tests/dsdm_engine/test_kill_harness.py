@@ -49,3 +49,20 @@ def test_featurize_killed_at_random_points_resumes_to_the_same_features(scored, 
         assert np.array_equal(a, b), m
         qa = np.load(cat.layout.model_dir(run_id, m) / "q.npy")
         assert np.array_equal(qa, np.load(again.layout.model_dir(run_id, m) / "q.npy"))
+
+
+def test_two_identical_featurize_processes_at_once_both_succeed(scored, tmp_path):
+    cat, proxies, _, _ = scored
+    ws = tmp_path / "twice"
+    shutil.copytree(cat.workspace.root, ws)
+    cmd = [sys.executable, "-m", "dsdm_engine.cli", "--workspace", str(ws), "featurize",
+           "--proj-dim", "72", "--shard-size", "32", "--proxies", proxies]  # fmt: skip
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]  # fmt: skip
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e[-1500:] for _, e in outs]
+    ids = {o.strip().rsplit(" ", 1)[-1] for o, _ in outs}
+    assert len(ids) == 1  # the same run, made once
+    assert any("waiting: another process is running" in e for _, e in outs)
+    run_id = ids.pop()
+    assert Catalog.open(ws).get_run(run_id)["status"] == "done"
