@@ -94,7 +94,10 @@ def validate(
     similarity: bool = True,
 ) -> str:
     """LDS of every predictor for the pool's target tasks; returns the validation run id."""
+    from dsdm_engine.compute.models import resolve_device
+
     config = config or ValidateConfig()
+    resolve_device(config.device)  # `--device cuda` without a GPU: refused before any run exists
     proxies = _latest_done(catalog, "proxies", pool_id=pool_id)
     if proxies.empty:
         raise NotFoundError(f"pool {pool_id!r} has no trained proxies: run `dsdm proxy train`")
