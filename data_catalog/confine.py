@@ -38,7 +38,7 @@ def check_data_roots(roots: Sequence[str | os.PathLike[str]]) -> list[Path]:
 
 
 def _inside(path: Path, roots: Sequence[Path]) -> bool:
-    return any(path == r or path.is_relative_to(r) for r in roots)
+    return any(path.is_relative_to(r) for r in roots)
 
 
 def _literal_prefix(raw: str) -> Path:

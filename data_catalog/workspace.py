@@ -18,6 +18,7 @@ from pathlib import Path
 
 from data_catalog.artifacts import ArtifactLayout
 from data_catalog.errors import InputError
+from data_catalog.procs import process_alive
 
 DEFAULT_WORKSPACE = "dsdm_workspace"
 ENV_VAR = "DSDM_WORKSPACE"
@@ -110,15 +111,7 @@ def staging_name(prefix: str) -> str:
 def owner_is_dead(name: str) -> bool:
     """Whether a `staging_name` belongs to a process that no longer exists."""
     found = re.search(r"-p(\d+)-[0-9a-f]{32}", name)
-    if not found or int(found.group(1)) == os.getpid():
-        return False
-    try:
-        os.kill(int(found.group(1)), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return bool(found) and process_alive(int(found.group(1))) is False
 
 
 def sanitize_name(name: str) -> str:

@@ -10,8 +10,9 @@ built-in target's evaluation text are dropped (counted) unless ``decontaminate``
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,13 @@ from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
 from data_catalog.ingest import IngestReport, check_positive_int, doc_id_for, ingest
 from data_catalog.sources import SOURCES, get_source
+from data_catalog.sources.builtin_targets import evaluation_texts
 from data_catalog.sources.cache import cache_dir
+from data_catalog.sources.decontam import (
+    CompactDecontaminator,
+    DecontaminationCount,
+    decontaminated,
+)
 from data_catalog.workspace import staging_name
 
 ProgressFn = Callable[[int, int, str], None]
@@ -38,26 +45,21 @@ def check_pool_sources(names: Sequence[str]) -> None:
         raise InputError(f"--builtin names a source twice: {' '.join(names)}")
 
 
-def protected_texts(cache: Path) -> Iterator[str]:
-    """Every built-in target's evaluation text (prompt + answer)."""
-    from data_catalog.sources.builtin_targets import ALL_TARGETS, all_target_examples
-
-    for name in ALL_TARGETS:
-        for ex in all_target_examples(name, cache):
-            yield ex["prompt"] + ex["completion"]
-
-
-def builtin_records(
-    names: Sequence[str], limit: int | None = None, cache: Path | None = None
-) -> Iterator[dict[str, Any]]:
-    """The sources' records one after another, at most ``limit`` in all (streamed)."""
+def builtin_records(names: Sequence[str], cache: Path | None = None) -> Iterator[dict[str, Any]]:
+    """The sources' records one after another (streamed)."""
     cache = Path(cache) if cache is not None else cache_dir()
-    given = 0
     for name in names:
-        for rec in SOURCES[name].iter_records(cache):
-            if limit is not None and given >= limit:
-                return
-            given += 1
+        yield from SOURCES[name].iter_records(cache)
+
+
+def _distinct(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Records minus exact duplicates by the ingest's own document id (hashed), so that
+    `--limit` counts documents the ingest keeps."""
+    seen: set[int] = set()
+    for rec in records:
+        key = hash(doc_id_for(rec["text"]))
+        if key not in seen:
+            seen.add(key)
             yield rec
 
 
@@ -71,31 +73,19 @@ def _stage_records(
 ) -> int:
     """Write the records to the staging JSONL; returns how many decontamination dropped. The
     n-gram screen lives only here, so its memory is free again before the commit."""
-    guard = None
+    records = _distinct(builtin_records(names, cache=cache))
+    counts = DecontaminationCount()
     if decontaminate:
-        from data_catalog.sources.decontam import CompactDecontaminator
-
-        guard = CompactDecontaminator(protected_texts(cache))
-    dropped = written = 0
-    seen: set[int] = set()  # ingest's own document ids (hashed): --limit counts distinct ones
+        screen = CompactDecontaminator(evaluation_texts(cache))
+        records = decontaminated(records, screen, counts)
     with open(stage, "w", encoding="utf-8") as fh:
-        for rec in builtin_records(names, None, cache):
-            if limit is not None and written >= limit:
-                break
-            key = hash(doc_id_for(rec["text"]))
-            if key in seen:
-                continue  # an exact duplicate the ingest would drop anyway
-            if guard is not None and guard.overlaps(rec["text"]):
-                dropped += 1
-                continue
-            seen.add(key)
+        for written, rec in enumerate(itertools.islice(records, limit), start=1):
             row = {**rec.get("metadata", {}), "text": rec["text"], "source": rec["source"]}
             row["license"] = rec.get("license", "")
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            written += 1
             if progress is not None and written % 10_000 == 0:
                 progress(written, limit or 0, f"reading {rec['source']}")
-    return dropped
+    return counts.dropped
 
 
 def ingest_builtin(

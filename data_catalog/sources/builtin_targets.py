@@ -18,6 +18,7 @@ excerpts only. The selection/held-out split is the catalog's job, not ours.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 from data_catalog.ingest import check_positive_int
@@ -81,3 +82,17 @@ def builtin_target_examples(
     items = all_target_examples(name, cache, fixtures_dir)
     n = max_examples if max_examples is not None else DEFAULT_CAP
     return subsample(items, n, seed, salt=name)
+
+
+def evaluation_texts(cache: Path | None = None, fixtures_dir: Path | None = None) -> Iterator[str]:
+    """Every built-in target's evaluation text (prompt + answer): what no pool may contain.
+    With ``fixtures_dir``, targets without a committed excerpt there are left out."""
+    for name in ALL_TARGETS:
+        try:
+            examples = all_target_examples(name, cache, fixtures_dir)
+        except SourceError:
+            if fixtures_dir is None:
+                raise
+            continue
+        for ex in examples:
+            yield ex["prompt"] + ex["completion"]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from data_catalog.sources import SOURCES, olmo_eval, planted, swap
-from data_catalog.sources.builtin_targets import ALL_TARGETS, all_target_examples
+from data_catalog.sources.builtin_targets import evaluation_texts
 from data_catalog.sources.cache import SourceError, cache_dir
 from data_catalog.sources.decontam import Decontaminator
 from data_catalog.sources.text import make_record, text_key
@@ -154,22 +154,6 @@ def _sample(
     return [items[i] for i in sorted(chosen)]
 
 
-def _protected_texts(roots: _Roots) -> list[str]:
-    """Every built-in target's evaluation text (prompt and answer), which the pool must not hold."""
-    root = roots.get("coqa")
-    fixtures = roots.fixtures_dir
-    texts = []
-    for name in ALL_TARGETS:
-        try:
-            examples = all_target_examples(name, roots.cache, fixtures)
-        except SourceError:
-            if root is not None and fixtures is None:
-                raise
-            continue  # a fixture folder without this task's excerpt
-        texts += [ex["prompt"] + ex["completion"] for ex in examples]
-    return texts
-
-
 def build_demo_pool(
     size: str = "small",
     seed: int = 0,
@@ -182,7 +166,8 @@ def build_demo_pool(
         raise SourceError(f"unknown pool size {size!r}; known: {', '.join(PRESETS)}")
     roots = _Roots(cache, fixtures_dir)
     groups, wrong = _normal_groups(roots, seed, include_target_text)
-    keep = None if include_target_text else Decontaminator(_protected_texts(roots)).is_clean
+    protected = evaluation_texts(roots.cache, roots.fixtures_dir)
+    keep = None if include_target_text else Decontaminator(protected).is_clean
     available = {k: len(v) for k, v in groups.items() if not k.startswith("_")}
     target = PRESETS[size]
     if target is None:

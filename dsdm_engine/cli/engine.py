@@ -263,8 +263,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0
     from dsdm_engine.cli.serve import cmd_app
 
-    ns = argparse.Namespace(workspace=args.workspace, host=args.host, port=args.port)
-    return cmd_app(argparse.Namespace(**vars(ns), token=None, data_root=None))
+    return cmd_app(
+        argparse.Namespace(
+            workspace=args.workspace, host=args.host, port=args.port, token=None, data_root=None
+        )
+    )
 
 
 def register_engine_commands(sub: Any) -> None:

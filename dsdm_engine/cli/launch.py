@@ -167,11 +167,6 @@ def stop(launch: Launch, grace_s: float = 0.0) -> bool:
     return True
 
 
-def pid_alive(pid: int | None) -> bool:
-    """Whether a process id (e.g. a job row's) still runs on this machine."""
-    return bool(pid) and _alive(int(pid))
-
-
 def jobs_of(launch: Launch, jobs: pd.DataFrame) -> pd.DataFrame:
     """The `jobs` rows this launch created: same pid, created after it started."""
     if jobs.empty:

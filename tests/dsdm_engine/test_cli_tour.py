@@ -9,7 +9,6 @@ default suite when any subcommand never runs.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from data_catalog.catalog import Catalog
@@ -42,4 +41,5 @@ def test_demo_then_target_list_planted_evaluate_validate(tmp_path, capsys):
          "--noise-seeds", "0", "--max-examples", "8", "--workers", "1")  # fmt: skip
     res = cat.lds_results()
     assert {"selection", "heldout"} <= set(res["split"]) and len(res) >= 4
-    assert json.dumps(res["aggregate_lds"].tolist())  # finite or NaN numbers, stored
+    assert {"dsdm", "similarity", "trivial"} <= set(res["kind"])  # every predictor family
+    assert set(res["n_subsets"]) == {4}
