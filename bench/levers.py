@@ -28,19 +28,15 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from validate import POOL, TARGETS, log  # noqa: E402  (bench/validate.py)
 
 from data_catalog.catalog import Catalog  # noqa: E402
 from dsdm_engine import stages  # noqa: E402
 from dsdm_engine.compute.configs import ScoreConfig  # noqa: E402
 from dsdm_engine.evaluation.lds import Predictor, lds_table  # noqa: E402
 from dsdm_engine.evaluation.subsets import ValidateConfig, train_subset_models  # noqa: E402
-
-POOL = "demo"
-TARGETS = ("squad", "cs_algorithms", "jeopardy", "lambada")
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def scores_of(cat: Catalog, features: str, target: str, lam: float) -> np.ndarray:

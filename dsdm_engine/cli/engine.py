@@ -82,11 +82,13 @@ def _estimate(cat: Catalog, args: argparse.Namespace, run: dict[str, Any]) -> di
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    from dsdm_engine.stages.config import n_members
+
     cfg = run["config"]
     return estimate_featurize(
         n_docs=int(pool["n_docs"]),
         k=args.proj_dim,
-        n_models=int(cfg["n_models"]),
+        n_models=n_members(cfg),
         preset=cfg["preset"],
         seq_len=int(cfg["seq_len"]),
         device=device,
@@ -115,7 +117,8 @@ def _dry_run(cat: Catalog, args: argparse.Namespace) -> int:
     est = _estimate(cat, args, run)
     device, cfg = est["device"], run["config"]
     print(f"featurisation estimate for pool {pool['pool_id']} ({pool['n_docs']} documents)")
-    print(f"  proxies:        {est['n_models']} x {cfg['preset']} ({est['n_params']:,} params)")
+    params = f"{est['n_params']:,} params each"
+    print(f"  members:        {est['n_models']} x {cfg['preset']} ({params})")
     print(f"  k:              {est['k']}")
     print(
         f"  feature files:  {est['feature_bytes']:,} bytes on disk "

@@ -39,8 +39,15 @@ class TrainConfig:
     device: str = field(
         default="auto", metadata={"help": "auto | cpu | cuda", "choices": ("auto", "cpu", "cuda")}
     )
+    checkpoints: int = field(
+        default=1,
+        metadata={"help": "ensemble members per proxy: C evenly spaced checkpoints of its "
+                  "training, the final model last (TRAK's checkpoint ensemble; no extra training)"},
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
+        if self.checkpoints < 1:
+            raise InputError(f"--checkpoints must be at least 1, not {self.checkpoints}")
         if self.preset not in PRESET_NAMES:
             raise InputError(f"unknown --preset {self.preset!r}; known: {', '.join(PRESET_NAMES)}")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -58,8 +65,17 @@ class TrainConfig:
         if self.seed < 0:
             raise InputError("--seed must be >= 0")
 
+    def as_dict(self) -> dict:
+        """The stored form. A field added later is left out at its default, so the proxies
+        (and their hashes) of workspaces made before it stay valid."""
+        d = asdict(self)
+        for name, default in _LATER_FIELDS.items():
+            if d[name] == default:
+                del d[name]
+        return d
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(self.as_dict(), sort_keys=True)
 
     def config_hash(self) -> str:
         """Stable sha256 of the JSON form: names runs and their artifact folders."""
@@ -68,6 +84,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         return cls(**d)
+
+
+# TrainConfig fields added after workspaces existed -> their default (left out when stored)
+_LATER_FIELDS = {"checkpoints": 1}
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 One run = one `TrainConfig` (frozen, validated, hashed) -> a folder holding ``model.safetensors``,
 ``config.json`` (train config + architecture + hash), ``subset_mask.npy`` (which chunks it saw)
-and ``COMPLETE`` written last. Everything random (subset, data order, initial weights) derives
-from ``config.seed``, so the same config reproduces the same weights on the same device.
+and ``COMPLETE`` written last. With ``checkpoints = C > 1`` the C − 1 earlier checkpoints (after
+steps ⌈j·steps/C⌉, j < C) are saved the same way in ``checkpoint_{j}/`` subfolders.
+Everything random (subset, data order, initial weights) derives from ``config.seed``, so the
+same config reproduces the same weights on the same device.
 A cancelled run leaves no COMPLETE marker; training restarts from scratch (proxies are small).
 """
 
@@ -14,14 +16,14 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from data_catalog.errors import DsdmError
+from data_catalog.errors import DsdmError, InputError
 from dsdm_engine.compute.configs import TrainConfig
 from dsdm_engine.compute.models import (
     PRESETS,
@@ -95,6 +97,12 @@ def train_proxy(
             min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
         ),  # warmup then cosine to 0
     )
+    if steps < config.checkpoints:
+        raise InputError(
+            f"--checkpoints {config.checkpoints} needs at least that many training steps; "
+            f"this proxy trains for {steps}"
+        )
+    saves = checkpoint_steps(steps, config.checkpoints)[:-1]  # the final model is saved below
     rng = np.random.default_rng([config.seed, 0xDA7A])
     order = rng.permutation(subset)
     pos, loss_val, t0 = 0, float("nan"), time.monotonic()
@@ -117,6 +125,10 @@ def train_proxy(
                 f"(lr {config.lr}, weight decay {config.weight_decay}); lower --lr"
             )
         done = min(budget, (step + 1) * tokens_per_step)
+        if step + 1 in saves:
+            j = saves.index(step + 1) + 1
+            took = time.monotonic() - t0
+            _save(model, config, mask, out_dir / f"checkpoint_{j}", done, loss_val, took)
         if step % 10 == 0 or step == steps - 1:
             rate = (step + 1) * tokens_per_step / max(time.monotonic() - t0, 1e-9)
             progress(
@@ -125,6 +137,17 @@ def train_proxy(
     seconds = time.monotonic() - t0
     _save(model, config, mask, out_dir, steps * tokens_per_step, loss_val, seconds)
     return TrainResult(out_dir, config, mask, steps * tokens_per_step, loss_val, seconds)
+
+
+def checkpoint_steps(steps: int, c: int) -> list[int]:
+    """The steps after which C evenly spaced checkpoints are taken (the last is ``steps``)."""
+    return sorted({max(1, math.ceil(j * steps / c)) for j in range(1, c + 1)})
+
+
+def member_dirs(out_dir: str | Path, c: int) -> list[Path]:
+    """A proxy's C ensemble members, earliest first: its checkpoints, then the final model."""
+    out_dir = Path(out_dir)
+    return [out_dir / f"checkpoint_{j}" for j in range(1, c)] + [out_dir]
 
 
 def _save(model, config, mask, out_dir: Path, tokens: int, loss: float, seconds: float) -> None:
@@ -137,7 +160,7 @@ def _save(model, config, mask, out_dir: Path, tokens: int, loss: float, seconds:
     )
     np.save(out_dir / "subset_mask.npy", mask)
     meta = {
-        "train_config": asdict(config),
+        "train_config": config.as_dict(),
         "config_hash": config.config_hash(),
         "seed": config.seed,
         "architecture": architecture_dict(model),
@@ -181,7 +204,9 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "checkpoint_sha256",
+    "checkpoint_steps",
     "load_proxy",
+    "member_dirs",
     "subset_mask",
     "train_proxy",
 ]

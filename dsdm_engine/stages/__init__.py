@@ -9,11 +9,12 @@ after a kill continues where it stopped. This package is the engine's Python API
 from dsdm_engine.compute.configs import FeatureConfig, TrainConfig
 from dsdm_engine.stages.config import ProxyConfig, config_hash
 from dsdm_engine.stages.features import featurize, target_features
-from dsdm_engine.stages.proxies import model_dirs, train_proxies
+from dsdm_engine.stages.proxies import ensemble_dirs, model_dirs, train_proxies
 from dsdm_engine.stages.scores import (
     example_drilldown,
     feature_norms,
     latest_scores_run,
+    pool_model,
     pool_models,
     score_task,
 )
@@ -37,7 +38,9 @@ __all__ = [
     "feature_norms",
     "featurize",
     "latest_scores_run",
+    "ensemble_dirs",
     "model_dirs",
+    "pool_model",
     "pool_models",
     "pool_view",
     "prepare_tokens",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from data_catalog.errors import InputError
@@ -35,7 +35,7 @@ class ProxyConfig:
 
     def frozen(self) -> dict[str, Any]:
         """The flat form stored with the run (and hashed into its id)."""
-        return {"n_models": self.n_models, **asdict(self.train)}
+        return {"n_models": self.n_models, **self.train.as_dict()}
 
     def with_train(self, **changes: Any) -> ProxyConfig:
         """The same proxies with some recipe fields changed (e.g. seed, device)."""
@@ -43,6 +43,16 @@ class ProxyConfig:
 
     def for_proxy(self, m: int) -> TrainConfig:
         return replace(self.train, seed=self.train.seed + m)
+
+    @property
+    def n_members(self) -> int:
+        """Ensemble members: every checkpoint of every proxy."""
+        return self.n_models * self.train.checkpoints
+
+
+def n_members(frozen: dict[str, Any]) -> int:
+    """Ensemble members of a stored proxies run (runs made before checkpoints have one each)."""
+    return int(frozen["n_models"]) * int(frozen.get("checkpoints", 1))
 
 
 __all__ = ["FeatureConfig", "ProxyConfig", "TrainConfig", "config_hash"]

@@ -20,7 +20,7 @@ from data_catalog.diskfull import disk_full_guard
 from data_catalog.errors import InputError
 from dsdm_engine.compute.configs import FeatureConfig
 from dsdm_engine.progress import ProgressCallback, no_progress
-from dsdm_engine.stages.proxies import check_pool_unchanged, model_dirs
+from dsdm_engine.stages.proxies import check_pool_unchanged, ensemble_dirs
 from dsdm_engine.stages.tokens import document_tokens, prepare_tokens
 
 
@@ -68,7 +68,7 @@ def featurize(
     proxies = catalog.get_run(proxies_run_id)
     check_pool_unchanged(catalog, proxies)
     pcfg = proxies["config"]
-    dirs = model_dirs(catalog, proxies_run_id)
+    dirs = ensemble_dirs(catalog, proxies_run_id)
     tokens = prepare_tokens(catalog, proxies["pool_id"], pcfg["vocab_size"], pcfg["seq_len"])
     docs = np.load(tokens.docs_path, mmap_mode="r")  # (n_docs, seq_len) int32
     n_docs = docs.shape[0]
@@ -141,7 +141,7 @@ def target_features(
     feats = []
     device = resolve_device(config.device)
     arr = None  # the examples as token arrays: encoded once, only when a model needs them
-    for m, mdir in enumerate(model_dirs(catalog, fcfg["proxies_run_id"])):
+    for m, mdir in enumerate(ensemble_dirs(catalog, fcfg["proxies_run_id"])):
         path = cache / f"model_{m}.npy"
         if path.exists():
             feats.append(np.load(path))

@@ -71,3 +71,12 @@ def model_dirs(catalog: Catalog, run_id: str) -> list[Path]:
     if missing:
         raise InputError(f"run {run_id} is incomplete ({', '.join(missing)}): rerun `proxy train`")
     return dirs
+
+
+def ensemble_dirs(catalog: Catalog, run_id: str) -> list[Path]:
+    """The ensemble members of a proxies run, proxy-major: proxy m's C checkpoints (earliest
+    first, its final model last) are members m·C … m·C + C − 1. With C = 1, `model_dirs`."""
+    from dsdm_engine.compute.training import member_dirs
+
+    c = int(catalog.run(run_id).config.get("checkpoints", 1))
+    return [d for mdir in model_dirs(catalog, run_id) for d in member_dirs(mdir, c)]

@@ -21,29 +21,31 @@ from dsdm_engine.stages.features import target_features
 
 
 def pool_models(catalog: Catalog, features_run_id: str, lambda_rel: float) -> list[Any]:
-    """Per-proxy (Φ, Q, A); A = (ΦᵀΦ + λI)⁻¹ is cached next to the features per λ."""
+    """Per ensemble member (Φ, Q, A); A = (ΦᵀΦ + λI)⁻¹ is cached next to the features per λ."""
+    from dsdm_engine.stages.config import n_members
+
+    proxies_run_id = catalog.run(features_run_id).config["proxies_run_id"]
+    n = n_members(catalog.run(proxies_run_id).config)
+    return [pool_model(catalog, features_run_id, m, lambda_rel) for m in range(n)]
+
+
+def pool_model(catalog: Catalog, features_run_id: str, m: int, lambda_rel: float) -> Any:
+    """Ensemble member m's (Φ, Q, A), A cached per λ (one member at a time bounds memory)."""
     from dsdm_engine.compute.featurize.shards import load_pool_features
     from dsdm_engine.compute.scoring import PoolModel, fit_pool_model
 
-    proxies_run_id = catalog.run(features_run_id).config["proxies_run_id"]
-    n_models = int(catalog.run(proxies_run_id).config["n_models"])
-    models = []
-    for m in range(n_models):
-        phi, q = load_pool_features(catalog.layout.model_dir(features_run_id, m))
-        if math.isinf(lambda_rel):  # the dot-product limit needs no k × k matrix
-            models.append(fit_pool_model(phi, q, lambda_rel=math.inf))
-            continue
-        a_path = catalog.layout.a_matrix_path(features_run_id, m, lambda_rel)
-        meta_path = a_path.with_suffix(".json")
-        if a_path.exists() and meta_path.exists():
-            lam = json.loads(meta_path.read_text())["lambda_reg"]
-            pm = PoolModel(phi, np.asarray(q, np.float64), np.load(a_path), lam)
-        else:
-            pm = fit_pool_model(phi, q, lambda_rel=lambda_rel)
-            atomic.write_npy(a_path, pm.a)
-            atomic.write_json(meta_path, {"lambda_reg": pm.lambda_reg})
-        models.append(pm)
-    return models
+    phi, q = load_pool_features(catalog.layout.model_dir(features_run_id, m))
+    if math.isinf(lambda_rel):  # the dot-product limit needs no k × k matrix
+        return fit_pool_model(phi, q, lambda_rel=math.inf)
+    a_path = catalog.layout.a_matrix_path(features_run_id, m, lambda_rel)
+    meta_path = a_path.with_suffix(".json")
+    if a_path.exists() and meta_path.exists():
+        lam = json.loads(meta_path.read_text())["lambda_reg"]
+        return PoolModel(phi, np.asarray(q, np.float64), np.load(a_path), lam)
+    pm = fit_pool_model(phi, q, lambda_rel=lambda_rel)
+    atomic.write_npy(a_path, pm.a)
+    atomic.write_json(meta_path, {"lambda_reg": pm.lambda_reg})
+    return pm
 
 
 def score_task(

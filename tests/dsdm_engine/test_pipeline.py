@@ -169,3 +169,23 @@ def test_a_moved_workspace_still_scores_selects_and_exports(tmp_path):
     assert manifest["path"].startswith(str(tmp_path / "moved"))
     assert (tmp_path / "moved" / "exports" / "pick" / "data.jsonl").exists()
     assert not (tmp_path / "ws").exists()  # nothing was written to the old place
+
+
+def test_checkpoint_ensembles_featurise_every_member(scored, tmp_path):
+    cat, proxies, _, _ = scored
+    cfg = stages.ProxyConfig.make(
+        n_models=2, preset="tiny", vocab_size=300, seq_len=32, checkpoints=2
+    )
+    run = stages.train_proxies(cat, "p", cfg)
+    assert run != proxies
+    members = stages.ensemble_dirs(cat, run)
+    assert len(members) == 4 and members[1].parent == members[0].parent.parent
+    features = stages.featurize(cat, run, stages.FeatureConfig(proj_dim=64, shard_size=64))
+    art = cat.get_run(features)["artifact_path"]
+    phis = [np.load(f"{art}/model_{m}/features.npy") for m in range(4)]
+    n = len(cat.doc_ids("p"))
+    assert all(p.shape == (n, phis[0].shape[1]) for p in phis), [p.shape for p in phis]
+    assert not np.allclose(phis[0], phis[1])  # a checkpoint is not its final model
+    task = cat.get_target_task("cook")["task_id"]
+    scores = cat.scores(stages.score_task(cat, features, task), task)["score"]
+    assert len(scores) == n and np.isfinite(scores).all()

@@ -63,3 +63,31 @@ def test_cancelled_training_leaves_no_checkpoint(tmp_path):
         train_proxy(CHUNKS, CFG, tmp_path / "c", progress=cancel)
     with pytest.raises(FileNotFoundError):
         load_proxy(tmp_path / "c", device="cpu")
+
+
+def test_checkpoints_are_saved_along_training_without_changing_it(tmp_path):
+    from safetensors.torch import load_file
+
+    from dsdm_engine.compute.training import checkpoint_steps, member_dirs
+
+    assert checkpoint_steps(6, 3) == [2, 4, 6] and checkpoint_steps(7, 2) == [4, 7]
+    three = TrainConfig(**{**CFG.__dict__, "checkpoints": 3})
+    assert "checkpoints" not in CFG.to_json()  # stored configs of older workspaces keep hashing
+    assert three.config_hash() != CFG.config_hash()
+    train_proxy(CHUNKS, CFG, tmp_path / "one")
+    train_proxy(CHUNKS, three, tmp_path / "three")
+    dirs = member_dirs(tmp_path / "three", 3)
+    assert dirs[-1] == tmp_path / "three" and [d.name for d in dirs[:2]] == [
+        "checkpoint_1",
+        "checkpoint_2",
+    ]
+    w = [load_file(str(d / "model.safetensors")) for d in dirs]
+    final_once = load_file(str(tmp_path / "one" / "model.safetensors"))
+    assert all(torch.equal(w[2][k], final_once[k]) for k in final_once)  # saving changes nothing
+    assert not torch.equal(
+        w[0]["transformer.h.0.mlp.c_fc.weight"], w[2]["transformer.h.0.mlp.c_fc.weight"]
+    )
+    model, cfg, _ = load_proxy(dirs[0], device="cpu")
+    assert cfg == three
+    with pytest.raises(InputError, match="--checkpoints 7"):
+        train_proxy(CHUNKS, TrainConfig(**{**CFG.__dict__, "checkpoints": 7}), tmp_path / "x")
