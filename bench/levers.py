@@ -7,10 +7,12 @@ retrained), so the held-out aggregate LDS of every row is comparable, CI and all
 - `k=K`: projection dimension K (features re-computed; the shipped default is 4,096);
 - `proj-ens=S`: the mean of the default scores over S projection seeds (a larger effective k
   at no training cost);
-- `λ=L`: the shipped features with another ridge (`--lambda-rel`).
+- `λ=L`: the shipped features with another ridge (`--lambda-rel`);
+- `kfac…`: K-FAC whitening folded into the projection (`--precondition kfac|kfac-body` at a
+  `--damping`), features re-computed.
 
     python bench/levers.py --workspace dsdm_workspace --out bench/out/levers.json \
-        --proj-dims 1024 8192 --proj-seeds 2 --lambdas 1 100
+        --proj-dims 1024 8192 --proj-seeds 2 --lambdas 1 100 --kfac kfac-body:1 kfac:10
 
 Prints a table (lever × target: held-out aggregate LDS [95% CI]) and writes JSON.
 """
@@ -52,6 +54,9 @@ def main() -> None:
     ap.add_argument("--proj-dims", type=int, nargs="*", default=[])
     ap.add_argument("--proj-seeds", type=int, default=1, help="projection seeds to average")
     ap.add_argument("--lambdas", type=float, nargs="*", default=[])
+    ap.add_argument(
+        "--kfac", nargs="*", default=[], help="PRECONDITION:DAMPING, e.g. kfac-body:1 kfac:0.1"
+    )
     args = ap.parse_args()
     t0 = time.monotonic()
     cat = Catalog.open(args.workspace)
@@ -76,6 +81,12 @@ def main() -> None:
         levers[f"proj-ens={args.proj_seeds}"] = {
             t: np.mean([scores_of(cat, r, t, lam0) for r in runs], axis=0) for t in TARGETS
         }
+    for spec in args.kfac:
+        kind, damping = spec.split(":")
+        log(f"featurising with --precondition {kind} --damping {damping}")
+        fc = stages.FeatureConfig(precondition=kind, damping=float(damping))
+        run = stages.featurize(cat, proxies, fc)
+        levers[f"{kind} d={damping}"] = {t: scores_of(cat, run, t, lam0) for t in TARGETS}
     for lam in args.lambdas:
         levers[f"λ={lam:g}·tr/k"] = {t: scores_of(cat, default, t, lam) for t in TARGETS}
     preds = [Predictor(name, tasks[t], s) for name, per in levers.items() for t, s in per.items()]

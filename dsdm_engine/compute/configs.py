@@ -68,11 +68,7 @@ class TrainConfig:
     def as_dict(self) -> dict:
         """The stored form. A field added later is left out at its default, so the proxies
         (and their hashes) of workspaces made before it stay valid."""
-        d = asdict(self)
-        for name, default in _LATER_FIELDS.items():
-            if d[name] == default:
-                del d[name]
-        return d
+        return _stored(self, _LATER_FIELDS)
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), sort_keys=True)
@@ -86,8 +82,18 @@ class TrainConfig:
         return cls(**d)
 
 
-# TrainConfig fields added after workspaces existed -> their default (left out when stored)
+# Config fields added after workspaces existed -> their default (left out when stored)
 _LATER_FIELDS = {"checkpoints": 1}
+_LATER_FEATURE_FIELDS = {"precondition": "none", "damping": 1.0, "kfac_windows": 256}
+PRECONDITIONERS = ("none", "kfac", "kfac-body")
+
+
+def _stored(config, later: dict) -> dict:
+    d = asdict(config)
+    for name, default in later.items():
+        if d[name] == default:
+            del d[name]
+    return d
 
 
 @dataclass(frozen=True)
@@ -122,8 +128,26 @@ class FeatureConfig:
     device: str = field(
         default="auto", metadata={"help": "auto | cpu | cuda", "choices": ("auto", "cpu", "cuda")}
     )
+    precondition: str = field(
+        default="none",
+        metadata={"help": "none | kfac (every layer) | kfac-body (all but the LM head): K-FAC "
+                  "whitening folded into the projection", "choices": PRECONDITIONERS},
+    )  # fmt: skip
+    damping: float = field(
+        default=1.0, metadata={"help": "K-FAC damping, a multiple of each factor's mean eigenvalue"}
+    )
+    kfac_windows: int = field(
+        default=256, metadata={"help": "pool windows sampled to estimate the K-FAC factors"}
+    )
 
     def __post_init__(self) -> None:
+        if self.precondition not in PRECONDITIONERS:
+            known = ", ".join(PRECONDITIONERS)
+            raise InputError(f"unknown --precondition {self.precondition!r}; known: {known}")
+        if not (math.isfinite(self.damping) and self.damping > 0):
+            raise InputError(f"--damping must be a positive number, not {self.damping}")
+        if self.kfac_windows < 1:
+            raise InputError(f"--kfac-windows must be positive, not {self.kfac_windows}")
         if self.method not in FEATURIZERS:
             raise InputError(f"unknown --method {self.method!r}; known: {', '.join(FEATURIZERS)}")
         if self.output not in OUTPUT_KINDS:
@@ -141,8 +165,12 @@ class FeatureConfig:
         """Proxy m's settings: its own projection seed, everything else shared."""
         return replace(self, proj_seed=self.proj_seed + PROJ_SEED_STRIDE * m)
 
+    def as_dict(self) -> dict:
+        """The stored form; fields added later are left out at their defaults (old runs resume)."""
+        return _stored(self, _LATER_FEATURE_FIELDS)
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(self.as_dict(), sort_keys=True)
 
 
 # each proxy's projection seed is proj_seed + 1000·m (bench/featurize.py seeds the same way)

@@ -134,6 +134,17 @@ class KroneckerProjection:
     def k(self) -> int:
         return sum(s.k for s in self.specs)
 
+    def precondition(self, whiten: list | None) -> KroneckerProjection:
+        """Fold per-layer (A^{-1/2}, S^{-1/2}) into the matrices: ``R_in ← A^{-1/2} R_in``,
+        ``R_out ← S^{-1/2} R_out`` (K-FAC whitening, `kfac.py`); None entries stay as drawn."""
+        for i, w in enumerate(whiten or []):
+            if w is None:
+                continue
+            a, s = (torch.as_tensor(m, dtype=self.r_in[i].dtype) for m in w)
+            self.r_in[i] = a.to(self.r_in[i].device) @ self.r_in[i]
+            self.r_out[i] = s.to(self.r_out[i].device) @ self.r_out[i]
+        return self
+
     def dense(self, i: int) -> torch.Tensor:
         """The dense matrix of layer i: (d_out·d_in, k_out·k_in), rows in row-major vec(G) order."""
         return torch.kron(self.r_out[i], self.r_in[i])

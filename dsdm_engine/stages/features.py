@@ -9,7 +9,7 @@ fixed-length chunks. Long documents should be chunked at ingest (`--chunk-tokens
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -82,7 +82,7 @@ def featurize(
     models = [load_proxy(d, device=str(device))[0] for d in dirs]
     # the arrays' real width: near-square blocks per layer can sum to slightly less than asked
     actual = make_featurizer(models[0], config.for_proxy(0)).k
-    frozen = {**asdict(config), "proxies_run_id": proxies_run_id, "proj_dim_actual": actual}
+    frozen = {**config.as_dict(), "proxies_run_id": proxies_run_id, "proj_dim_actual": actual}
     n = docs.shape[0]  # rows featurised: documents, or their windows
     kept = "finished shards are kept and a re-run resumes from them"
     with (
@@ -91,14 +91,15 @@ def featurize(
     ):
         for m, (mdir, model) in enumerate(zip(dirs, models, strict=True)):
             fc = config.for_proxy(m)
-            feat = PaddedDocs(make_featurizer(model, fc))
+            out = catalog.layout.model_dir(run.run_id, m)
+            if owner is not None and (out / "COMPLETE").exists():
+                continue  # the per-document sums are done; the windows are gone
+            whiten = kfac_whitening(model, fc, out, docs)
+            feat = PaddedDocs(make_featurizer(model, fc, whiten))
 
             def report(done: int, tot: int, msg: str = "", m: int = m) -> None:
                 progress(m * n + done, n * len(dirs), f"model {m + 1}/{len(dirs)}: {msg}")
 
-            out = catalog.layout.model_dir(run.run_id, m)
-            if owner is not None and (out / "COMPLETE").exists():
-                continue  # the per-document sums are done; the windows are gone
             phi, q = featurize_pool(
                 feat,
                 docs,
@@ -114,6 +115,34 @@ def featurize(
                 del phi
                 shutil.rmtree(out / "windows")  # the sums are what scoring reads
     return run.run_id
+
+
+def kfac_whitening(model: Any, config: FeatureConfig, out: Any, windows: Any = None) -> Any:
+    """The member's K-FAC whitening (None without preconditioning). Its factors are estimated
+    once, on `config.kfac_windows` pool windows drawn with the member's projection seed, and
+    kept in its feature folder (``kfac.npz``) so its target examples are projected the same way."""
+    if config.precondition == "none":
+        return None
+    from dsdm_engine.compute.kfac import KfacFactors, estimate_factors, whitening
+    from dsdm_engine.compute.projection import layer_specs
+
+    specs = layer_specs(model, config.proj_dim)
+    path = out / "kfac.npz"
+    if path.exists():
+        factors = KfacFactors.load(path)
+    else:
+        if windows is None:
+            raise InputError(f"{path} is missing: featurise the pool again")
+        rng = np.random.default_rng([config.proj_seed, 0xFAC])
+        n = min(len(windows), config.kfac_windows)
+        idx = np.sort(rng.choice(len(windows), n, replace=False))
+        factors = estimate_factors(model, specs, np.asarray(windows[idx]), config.batch_size,
+                                   config.output)  # fmt: skip
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / "kfac.tmp.npz"
+        factors.save(tmp)
+        tmp.replace(path)
+    return whitening(factors, specs, config.damping, head=config.precondition == "kfac")
 
 
 def target_features(
@@ -157,8 +186,10 @@ def target_features(
                 pcfg["seq_len"],
             )
         model, _, _ = load_proxy(mdir, device=str(device))
+        fc = config.for_proxy(m)
+        whiten = kfac_whitening(model, fc, catalog.layout.model_dir(features_run_id, m))
         f, _ = featurize_targets(
-            make_featurizer(model, config.for_proxy(m)),
+            make_featurizer(model, fc, whiten),
             arr.input_ids,
             arr.loss_mask,
             arr.attention_mask,

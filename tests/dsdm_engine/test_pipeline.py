@@ -189,3 +189,19 @@ def test_checkpoint_ensembles_featurise_every_member(scored, tmp_path):
     task = cat.get_target_task("cook")["task_id"]
     scores = cat.scores(stages.score_task(cat, features, task), task)["score"]
     assert len(scores) == n and np.isfinite(scores).all()
+
+
+def test_kfac_preconditioned_features_store_their_factors_and_score(scored):
+    cat, proxies, features, _ = scored
+    cfg = stages.FeatureConfig(proj_dim=128, shard_size=64, precondition="kfac-body", damping=0.5)
+    run = stages.featurize(cat, proxies, cfg)
+    assert run != features and cat.run(run).config["precondition"] == "kfac-body"
+    art = cat.get_run(run)["artifact_path"]
+    assert all((cat.layout.model_dir(run, m) / "kfac.npz").exists() for m in range(2))
+    plain = np.load(f"{cat.get_run(features)['artifact_path']}/model_0/features.npy")
+    assert not np.allclose(np.load(f"{art}/model_0/features.npy"), plain)
+    task = cat.get_target_task("cook")["task_id"]
+    targets, _ = stages.target_features(cat, run, task)
+    assert targets[0].shape[1] == plain.shape[1] and np.isfinite(targets[0]).all()
+    scores = cat.scores(stages.score_task(cat, run, task), task)["score"]
+    assert np.isfinite(scores).all()

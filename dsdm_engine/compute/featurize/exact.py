@@ -33,10 +33,11 @@ class ExactFeaturizer(Featurizer):
         seed: int = 0,
         output: str = "margin",
         micro_batch: int = 8,
+        whiten: list | None = None,
     ):
         self.model = model
         self.output = output
-        self.proj = KroneckerProjection.for_model(model, k, seed)
+        self.proj = KroneckerProjection.for_model(model, k, seed).precondition(whiten)
         self.k = self.proj.k
         self.micro_batch = micro_batch
         self._dense: dict[int, torch.Tensor] = {}

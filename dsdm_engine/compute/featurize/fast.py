@@ -28,10 +28,17 @@ from dsdm_engine.compute.projection import KroneckerProjection
 class FastFeaturizer(Featurizer):
     name = "fast"
 
-    def __init__(self, model: torch.nn.Module, k: int, seed: int = 0, output: str = "margin"):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        k: int,
+        seed: int = 0,
+        output: str = "margin",
+        whiten: list | None = None,
+    ):
         self.model = model
         self.output = output
-        self.proj = KroneckerProjection.for_model(model, k, seed)
+        self.proj = KroneckerProjection.for_model(model, k, seed).precondition(whiten)
         self.k = self.proj.k
         self._modules = dict(model.named_modules())
 

@@ -9,18 +9,23 @@ from dsdm_engine.compute.configs import FEATURIZERS, FeatureConfig
 from dsdm_engine.compute.featurize.base import Featurizer
 
 
-def make_featurizer(model: torch.nn.Module, config: FeatureConfig) -> Featurizer:
-    """Registry: build the featuriser `config.method` names for this model (on its device)."""
+def make_featurizer(
+    model: torch.nn.Module, config: FeatureConfig, whiten: list | None = None
+) -> Featurizer:
+    """Registry: build the featuriser `config.method` names for this model (on its device).
+
+    `whiten`: per-layer K-FAC (A^{-1/2}, S^{-1/2}) folded into the projection (`kfac.py`)."""
+    kw = {"k": config.proj_dim, "seed": config.proj_seed, "output": config.output}
     if config.method == "fast":
         from dsdm_engine.compute.featurize.fast import FastFeaturizer
 
-        return FastFeaturizer(model, k=config.proj_dim, seed=config.proj_seed, output=config.output)
+        return FastFeaturizer(model, whiten=whiten, **kw)
     if config.method == "exact":
         from dsdm_engine.compute.featurize.exact import ExactFeaturizer
 
-        return ExactFeaturizer(
-            model, k=config.proj_dim, seed=config.proj_seed, output=config.output
-        )
+        return ExactFeaturizer(model, whiten=whiten, **kw)
+    if whiten is not None:
+        raise ValueError("--precondition kfac needs the fast or exact featuriser")
     if config.method == "trak":
         from dsdm_engine.compute.featurize.trak_path import TrakFeaturizer
 
