@@ -48,6 +48,27 @@ def sign_legend() -> None:
     st.caption(SIGN_LEGEND)
 
 
+def trust_banner(task_id: str | None, scores_run_id: str | None = None) -> None:
+    """What `dsdm validate` says about these scores for this target (Evidence page)."""
+    from app.state import query
+    from dsdm_engine.evaluation.evidence import verdict
+
+    if not task_id:
+        return
+    rows, _ = query("queries.latest_validation", task_id)
+    v = verdict(rows, scores_run_id) if not rows.empty else None
+    link = f"[Evidence](/evidence?target={task_id})"
+    if v is None:
+        st.caption(
+            f"No validation of these scores for {task_id} yet: whether they predict anything "
+            f"is unknown (run `dsdm validate`; {link})."
+        )
+    elif v.trusted:
+        st.success(f"{v.message}. {link}")
+    else:
+        st.warning(f"{v.message} {link}")
+
+
 def doc_table(df: pd.DataFrame, key: str | None = None, select: bool = False) -> str | None:
     """A page of documents; with `select`, clicking a row returns its doc_id."""
     if df.empty:

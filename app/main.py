@@ -31,6 +31,7 @@ PAGES = {
     "jobs": st.Page("app_pages/jobs.py", title="Jobs", url_path="jobs"),
     "map": st.Page("app_pages/map.py", title="Map", url_path="map"),
     "compare": st.Page("app_pages/compare.py", title="Compare", url_path="compare"),
+    "evidence": st.Page("app_pages/evidence.py", title="Evidence", url_path="evidence"),
     "inspect": st.Page("app_pages/inspector.py", title="Inspect", url_path="inspect"),
     "harmful": st.Page("app_pages/harmful.py", title="Harmful data", url_path="harmful"),
     "export": st.Page("app_pages/export.py", title="Export", url_path="export"),

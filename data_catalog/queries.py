@@ -359,3 +359,19 @@ def selection_composition(
         """,
         [selection_id, selection_id, 2**31 - 1 if k is None else int(k)],
     )
+
+
+def latest_validation(catalog: Catalog, task_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The newest finished validation of a task: its LDS rows for the task (every predictor,
+    both splits) and the task's noise-floor rows (empty when the run kept none)."""
+    rows = catalog.lds_results(task_id=task_id)
+    if rows.empty:
+        return rows, pd.DataFrame()
+    run_id = str(rows.iloc[0]["run_id"])
+    rows = rows[rows["run_id"] == run_id].reset_index(drop=True)
+    root = catalog.run(run_id).artifact_dir
+    path = root / f"{run_id}.noise.json" if root else None
+    noise = pd.read_json(path) if path is not None and path.exists() else pd.DataFrame()
+    if not noise.empty:
+        noise = noise[noise["task_id"] == task_id].reset_index(drop=True)
+    return rows, noise

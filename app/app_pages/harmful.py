@@ -3,7 +3,7 @@ hurt another, precision of the bottom-k against planted labels, and the exclusio
 
 import streamlit as st
 
-from app.components import DOC_COLUMNS, binned_histogram, doc_table, sign_legend
+from app.components import DOC_COLUMNS, binned_histogram, doc_table, sign_legend, trust_banner
 from app.state import catalog, choose_scores, forget, listed_or_stop, pick, query, user_errors
 
 st.title("Harmful data")
@@ -15,6 +15,7 @@ scores = choose_scores(target)
 if not scores:
     st.stop()
 run, pool = scores["run_id"], scores["pool_id"]
+trust_banner(target, run)
 sign_legend()
 k = st.number_input("Bottom documents (lowest scores)", 1, 1000, 20)
 bottom = query("queries.top_documents", run, target, int(k), bottom=True)

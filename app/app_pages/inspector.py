@@ -6,7 +6,7 @@ import streamlit as st
 
 from app import pool_map_view
 from app.bulk_actions import exclude_all
-from app.components import doc_table, open_document, sign_legend
+from app.components import doc_table, open_document, sign_legend, trust_banner
 from app.document_view import document_panel
 from app.state import PAGE_ROWS, catalog, choose_scores, listed_or_stop, pick, query, user_errors
 from data_catalog import snippets
@@ -25,6 +25,8 @@ scores = choose_scores(target)
 run = scores["run_id"] if scores and scores["pool_id"] == pool else None
 if scores and not run:
     st.info(f"The chosen scores are for pool {scores['pool_id']}, not {pool}.")
+if run:
+    trust_banner(target, run)
 
 
 def with_text(rows):

@@ -120,3 +120,35 @@ def loss_curves(results: pd.DataFrame, title: str = "Held-out target loss vs bud
     fig.update_layout(title=title, xaxis_title="budget", yaxis_title="held-out loss")
     fig.update_xaxes(type="log")
     return fig
+
+
+def lds_intervals(rows: pd.DataFrame, title: str = "Held-out LDS with 95% CI") -> go.Figure:
+    """One point per predictor (held-out aggregate LDS) with its bootstrap interval; DsDm rows
+    first, zero marked: a predictor whose bar crosses the line has not shown it predicts."""
+    held = rows[rows["split"] == "heldout"].copy()
+    order = {"dsdm": 0, "peer": 1, "similarity": 2, "trivial": 3}
+    held["order"] = held["kind"].map(order).fillna(4)
+    held = held.sort_values(["order", "aggregate_lds"], ascending=[True, False])
+    fig = go.Figure()
+    for kind, grp in held.groupby("kind", sort=False):
+        fig.add_scatter(
+            x=grp["aggregate_lds"],
+            y=grp["predictor"],
+            mode="markers",
+            name=str(kind),
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": grp["ci_hi"] - grp["aggregate_lds"],
+                "arrayminus": grp["aggregate_lds"] - grp["ci_lo"],
+            },
+        )
+    fig.add_vline(x=0, line_dash="dot", line_color="grey")
+    fig.update_layout(
+        title=title,
+        xaxis_title="Spearman(predicted, actual) over subset models",
+        yaxis={"autorange": "reversed"},
+        height=120 + 32 * len(held),
+        margin={"l": 10},
+    )
+    return fig

@@ -290,6 +290,26 @@ def test_export_page_previews_writes_and_refuses_overwrite(tiny_workspace: Catal
     assert "already exists" in " ".join(texts(ok(at).error))
 
 
+def test_evidence_page_shows_the_validation_verdict_and_noise(tiny_workspace: Catalog):
+    at = open_page("evidence", target="cooking@v1")
+    assert texts(at.title) == ["Evidence: do the scores predict?"]
+    assert any("predict held-out loss" in s and "0.45" in s for s in texts(at.success))
+    frames = [d.value for d in at.dataframe]
+    lds = next(f for f in frames if "held-out LDS" in f.columns)
+    assert list(lds["predictor"])[0].startswith("dsdm") and len(lds) == 4
+    assert any("noise_ratio" in f.columns for f in frames)
+    assert len(at.get("plotly_chart")) == 2  # the LDS intervals and the loss curves
+    at = open_page("evidence", target="finance@v1")
+    assert any("No validation for finance@v1" in i for i in texts(at.info))
+
+
+def test_pages_showing_scores_say_whether_the_scores_were_validated(tiny_workspace: Catalog):
+    at = open_page("inspector", target="cooking@v1")
+    assert any("Evidence" in s and "0.45" in s for s in texts(at.success))
+    at = open_page("harmful", target="finance@v1")
+    assert any("No validation of these scores" in c for c in texts(at.caption))
+
+
 @pytest.mark.parametrize("page", ["compare", "inspect", "harmful"])
 def test_a_shared_url_opens_its_page_with_its_target(tiny_workspace: Catalog, page: str):
     at = AppTest.from_file(MAIN, default_timeout=60)
@@ -307,6 +327,7 @@ EMPTY_HINTS = {
     "compare": ("Compare selection methods", "Add a pool and a target task first"),
     "inspector": ("Inspect documents", "No pools yet"),
     "harmful": ("Harmful data", "No target tasks yet"),
+    "evidence": ("Evidence: do the scores predict?", "No target tasks yet"),
     "export": ("Export a subset", "No selections yet"),
 }
 

@@ -10,7 +10,9 @@ target's selection examples, centred on the pool mean (positive = more target-li
 datamodel scores from proxy models, because training proxies is far too slow for a page test.
 The app only reads stored scores, so the pages see exactly what they would see after a real
 `dsdm score`. The evaluation losses are made-up
-numbers that only exercise the loss-curve chart.
+numbers that only exercise the loss-curve chart, and so is the stored validation of `cooking`
+(its LDS rows and noise floor, `_validation`): the Evidence page and the trust banners read
+them; the verdict logic itself is tested on its own in `tests/dsdm_engine/test_evidence.py`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from data_catalog.catalog import Catalog
 from data_catalog.ingest import ingest
@@ -79,6 +82,35 @@ def _score(cat: Catalog, task_id: str, texts: list[str], view: PoolView) -> str:
     return run_id
 
 
+def _validation(cat: Catalog, task_id: str, scores_run: str) -> str:
+    """A finished validation of `task_id` with made-up LDS rows and noise floor."""
+    run_id = cat.create_run("validation", {"stand_in": True}, "testlds", pool_id=POOL)
+    rows = [  # predictor, kind, held-out LDS, CI
+        (f"dsdm λ=10.0 none ({scores_run})", "dsdm", 0.45, 0.12, 0.70),
+        ("embedding", "similarity", 0.30, 0.02, 0.55),
+        ("bm25", "similarity", 0.10, -0.2, 0.38),
+        ("token count", "trivial", 0.05, -0.25, 0.33),
+    ]
+    table = pd.DataFrame(
+        [
+            {"predictor": p, "kind": k, "task_id": task_id, "split": split,
+             "aggregate_lds": lds, "ci_lo": lo, "ci_hi": hi, "n_subsets": 16,
+             "per_example_lds": 0.2 if k == "dsdm" and split == "selection" else np.nan}
+            for p, k, lds, lo, hi in rows
+            for split in ("selection", "heldout")
+        ]
+    )  # fmt: skip
+    cat.save_lds_results(run_id, table)
+    folder = cat.layout.validation_dir(POOL, "test")
+    folder.mkdir(parents=True, exist_ok=True)
+    noise = [{"task_id": task_id, "split": "heldout", "seed_sd": 0.01, "subset_sd": 0.03,
+              "noise_ratio": 1 / 3, "mean_logprob": -5.0}]  # fmt: skip
+    (folder / f"{run_id}.noise.json").write_text(json.dumps(noise))
+    cat.set_run_artifact(run_id, folder)
+    cat.set_run_status(run_id, "done")
+    return run_id
+
+
 def build_tiny_workspace(root: Path) -> Catalog:
     """Create the tiny workspace described in the module docstring at `root`."""
     cat = Catalog.open(root)
@@ -123,4 +155,5 @@ def build_tiny_workspace(root: Path) -> Catalog:
         for budget, loss in zip([1000, 2000, 4000], losses, strict=True):
             cat.save_evaluation(sel_ids[method], cook, budget, 0, loss, {"test": True})
     compute_pool_map(cat, POOL, method="pca", embed_fn=stand_in_embed)
+    _validation(cat, cook, runs["cooking"])
     return cat
