@@ -131,18 +131,24 @@ def binned_histogram(bins: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
+def progress_text(job: dict[str, Any]) -> str:
+    """ "kind · status · done/total · rate · ETA" of one job (slow units read per minute)."""
+    done, total = int(job.get("done") or 0), int(job.get("total") or 0)
+    rate = job.get("rate")
+    eta = job.get("eta_s")
+    bits = [f"{done:,}/{total:,}" if total else ""]
+    if rate is not None and rate == rate and rate > 0:
+        bits.append(f"{rate:,.1f}/s" if rate >= 1 else f"{rate * 60:,.1f}/min")
+    if eta is not None and eta == eta and job["status"] == "running":
+        bits.append(f"ETA {eta:,.0f} s")
+    return f"{job['kind']} · {job['status']} · {' · '.join(b for b in bits if b)}"
+
+
 def job_progress(job: dict[str, Any]) -> None:
     """One jobs-table row: status, progress bar with rate and ETA, message or error."""
     done, total = int(job.get("done") or 0), int(job.get("total") or 0)
     frac = min(1.0, done / total) if total else (1.0 if job["status"] == "done" else 0.0)
-    rate = job.get("rate")
-    eta = job.get("eta_s")
-    bits = [f"{done:,}/{total:,}" if total else ""]
-    if rate is not None and rate == rate:
-        bits.append(f"{rate:,.1f}/s")
-    if eta is not None and eta == eta and job["status"] == "running":
-        bits.append(f"ETA {eta:,.0f} s")
-    st.progress(frac, text=f"{job['kind']} · {job['status']} · {' · '.join(b for b in bits if b)}")
+    st.progress(frac, text=progress_text(job))
     if job["status"] == "failed":
         st.error(f"Failed: {job.get('message') or ''}")
         if job.get("error") and job["error"] != job.get("message"):
