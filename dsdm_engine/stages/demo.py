@@ -182,6 +182,20 @@ def _selections(catalog: Catalog, plan: DemoPlan, seed: int) -> list[str]:
     return made
 
 
+def _map(catalog: Catalog, seed: int) -> None:
+    """The pool map (MiniLM embeddings with progress, then a 2-D layout): the Map page opens
+    filled, and the embedding selectors reuse the cached embeddings."""
+    from dsdm_engine.stages.pool_map import compute_pool_map
+
+    run_job(
+        catalog,
+        "map",
+        {"pool": POOL, "seed": seed},
+        lambda p: compute_pool_map(catalog, POOL, seed=seed, progress=p),
+        echo=True,
+    )
+
+
 def _validation(catalog: Catalog, plan: DemoPlan, device: str) -> str:
     """A quick `dsdm validate`: does each target's DsDm score predict subset-trained models?"""
     from dataclasses import replace
@@ -221,6 +235,8 @@ def build_demo(
     if engine:
         summary["scores"] = _engine(catalog, plan, seed, device)
         timings["engine_s"] = time.monotonic() - t0 - sum(timings.values())
+        _map(catalog, seed)
+        timings["map_s"] = time.monotonic() - t0 - sum(timings.values())
         summary["selections"] = _selections(catalog, plan, seed)
         timings["selections_s"] = time.monotonic() - t0 - sum(timings.values())
         if validation and plan.validation is not None:
