@@ -152,8 +152,9 @@ def main() -> None:
     meta = {
         "bergson_version": bergson.__version__,
         "recipe": "trackstar defaults, mix_hessians=false, one-sided",
-        "preconditioner": "per-module autocorrelation (Gauss-Newton/Fisher) Hessian of the "
-        "pool's projected gradients, damped inverse (damping 0.1 x mean eigenvalue)",
+        "preconditioner": "per-module autocorrelation (empirical Fisher, dataset "
+        "labels) Hessian of the pool's projected gradients, damped inverse "
+        "(damping 0.1 x mean eigenvalue)",
         "projection": f"per_module rademacher {PROJECTION_DIM}x{PROJECTION_DIM}",
         "loss": "ce, sum over tokens (pool: all tokens; targets: completion tokens)",
         "n_proxies": len(proxies),
