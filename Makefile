@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WORKSPACE ?= dsdm_workspace
 
-.PHONY: setup browser test test-all demo lint format clean
+.PHONY: setup browser test test-all demo lint format clean bench-peers
 
 setup: $(STAMP)
 
@@ -44,5 +44,20 @@ format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Peer methods for the LDS benchmark (bench/peer.py) in their own venv: bergson wants other
+# versions of transformers & co. Torch first (the local CPU build), pinned by the constraints file
+# (a plain install pulls a newer torch and CUDA wheels); its CUDA torchvision breaks transformers'
+# imports and bergson never uses it, so it goes.
+PEERS := .venv-peers
+bench-peers: $(PEERS)/.installed
+
+$(PEERS)/.installed: bench/peers-constraints.txt
+	test -x $(PEERS)/bin/python || $(PY) -m venv $(PEERS)
+	$(PEERS)/bin/pip install --quiet "torch==2.13.0"
+	$(PEERS)/bin/pip install --quiet -c bench/peers-constraints.txt "bergson==2.5.1"
+	$(PEERS)/bin/pip uninstall --quiet -y torchvision || true
+	HF_HUB_OFFLINE=1 $(PEERS)/bin/python -c "import bergson; print('bergson', bergson.__version__)"
+	touch $@
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(PEERS)
