@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from validate import POOL, TARGETS, log, printer  # noqa: E402  (bench/validate.py)
+from validate import POOL, TARGETS, demo_proxies, log, printer  # noqa: E402  (bench/validate.py)
 
 from data_catalog.catalog import Catalog  # noqa: E402
 from data_catalog.ranks import spearman  # noqa: E402
@@ -98,7 +98,7 @@ def main() -> None:
     args = ap.parse_args()
     t_start = time.monotonic()
     cat = Catalog.open(args.workspace)
-    demo = cat.runs("proxies", pool_id=POOL, status="done")[0]  # the demo's own proxies
+    demo = demo_proxies(cat)
     recipe = {k: v for k, v in demo.config.items() if k not in ("n_models", "pool_id", "pool_hash")}
     recipe["checkpoints"] = args.checkpoints
     cfg = stages.ProxyConfig.make(args.models, **recipe)

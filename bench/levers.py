@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from validate import POOL, TARGETS, log  # noqa: E402  (bench/validate.py)
+from validate import TARGETS, demo_proxies, log  # noqa: E402  (bench/validate.py)
 
 from data_catalog.catalog import Catalog  # noqa: E402
 from dsdm_engine import stages  # noqa: E402
@@ -60,7 +60,7 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.monotonic()
     cat = Catalog.open(args.workspace)
-    proxies = cat.runs("proxies", pool_id=POOL, status="done")[-1].run_id
+    proxies = demo_proxies(cat).run_id
     tasks = {t: cat.get_target_task(t)["task_id"] for t in TARGETS}
     cfg = ValidateConfig(n_subsets=args.subsets, device="cpu")
     got = train_subset_models(cat, proxies, list(tasks.values()), cfg)  # resumes

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from validate import POOL, TARGETS, log  # noqa: E402  (bench/validate.py)
+from validate import POOL, TARGETS, demo_proxies, log  # noqa: E402  (bench/validate.py)
 
 from data_catalog.catalog import Catalog  # noqa: E402
 from dsdm_engine import stages  # noqa: E402
@@ -88,7 +88,7 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.monotonic()
     cat = Catalog.open(args.workspace)
-    proxies = cat.runs("proxies", pool_id=POOL, status="done")[0]
+    proxies = demo_proxies(cat)
     tasks = {t: cat.get_target_task(t)["task_id"] for t in TARGETS}
     with tempfile.TemporaryDirectory(prefix="peer-") as tmp:
         exchange, out = Path(tmp) / "in", Path(tmp) / "out"
