@@ -8,6 +8,8 @@ retrained), so the held-out aggregate LDS of every row is comparable, CI and all
 - `proj-ens=S`: the mean of the default scores over S projection seeds (a larger effective k
   at no training cost);
 - `λ=L`: the shipped features with another ridge (`--lambda-rel`);
+- `output=logprob`: features of the mean completion log-prob (the quantity LDS measures)
+  instead of TRAK's margin, features re-computed;
 - `kfac…`: K-FAC whitening folded into the projection (`--precondition kfac|kfac-body` at a
   `--damping`), features re-computed.
 
@@ -54,6 +56,7 @@ def main() -> None:
     ap.add_argument("--proj-dims", type=int, nargs="*", default=[])
     ap.add_argument("--proj-seeds", type=int, default=1, help="projection seeds to average")
     ap.add_argument("--lambdas", type=float, nargs="*", default=[])
+    ap.add_argument("--outputs", nargs="*", default=[], help="model outputs, e.g. logprob")
     ap.add_argument(
         "--kfac", nargs="*", default=[], help="PRECONDITION:DAMPING, e.g. kfac-body:1 kfac:0.1"
     )
@@ -81,6 +84,10 @@ def main() -> None:
         levers[f"proj-ens={args.proj_seeds}"] = {
             t: np.mean([scores_of(cat, r, t, lam0) for r in runs], axis=0) for t in TARGETS
         }
+    for output in args.outputs:
+        log(f"featurising with --output {output}")
+        run = stages.featurize(cat, proxies, stages.FeatureConfig(output=output))
+        levers[f"output={output}"] = {t: scores_of(cat, run, t, lam0) for t in TARGETS}
     for spec in args.kfac:
         kind, damping = spec.split(":")
         log(f"featurising with --precondition {kind} --damping {damping}")
