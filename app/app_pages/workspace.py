@@ -87,6 +87,7 @@ if not pools.empty:
         m3.metric("peak memory", f"{est['peak_ram_bytes'] / 1e9:,.1f} GB")
         st.caption(
             f"{est['n_chunks']:,} chunks of 128 tokens (one per document when tokens are "
-            f"not counted yet) · {est['n_params']:,} parameters per proxy · timing "
+            f"not counted yet) · {est['n_params']:,} parameters per proxy · "
+            f"{est['bytes_per_doc']:,} feature bytes per document ({est['store']}) · timing "
             "scaled from a 2-core CPU measurement."
         )

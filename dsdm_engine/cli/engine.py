@@ -92,6 +92,7 @@ def _estimate(cat: Catalog, args: argparse.Namespace, run: dict[str, Any]) -> di
         preset=cfg["preset"],
         seq_len=int(cfg["seq_len"]),
         device=device,
+        store=args.store,
     )
 
 
@@ -122,7 +123,7 @@ def _dry_run(cat: Catalog, args: argparse.Namespace) -> int:
     print(f"  k:              {est['k']}")
     print(
         f"  feature files:  {est['feature_bytes']:,} bytes on disk "
-        f"({est['bytes_per_doc']:,} per document; float32 memmaps)"
+        f"({est['bytes_per_doc']:,} per document; {est['store']} memmaps)"
     )
     print(f"  peak memory:    {est['peak_ram_bytes'] / 1e9:.2f} GB")
     print(f"  time on {device}:    ~{est['seconds'] / 60:.1f} min (order of magnitude)")

@@ -108,10 +108,11 @@ def featurize(
                 batch_size=config.batch_size,
                 meta={"checkpoint_sha256": checkpoint_sha256(mdir), "config": fc.to_json()},
                 progress=report,
+                store=config.store if owner is None else "float32",  # windows: summed next
             )
             if owner is not None:
                 n_tok = (docs >= 0).sum(axis=1).astype(np.float64)
-                sum_windows(phi, q, owner, n_tok, n_docs, out)
+                sum_windows(phi, q, owner, n_tok, n_docs, out, store=config.store)
                 del phi
                 shutil.rmtree(out / "windows")  # the sums are what scoring reads
     return run.run_id
