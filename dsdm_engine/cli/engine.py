@@ -249,29 +249,42 @@ def cmd_select(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Build the demo; unless --no-app, the app is served as soon as the pool and targets exist
+    and fills in while the later stages run as jobs (Jobs page), then keeps serving."""
+    import subprocess
     from pathlib import Path
 
+    from dsdm_engine.jobs import sigterm_as_interrupt
     from dsdm_engine.stages.demo import build_demo, print_summary
 
     cat = _cat(args)
-    summary = build_demo(
-        cat,
-        size=args.size,
-        seed=args.seed,
-        fixtures_dir=Path(args.fixtures) if args.fixtures else None,
-        engine=not args.no_engine,
-        device=args.device,
-    )
-    print_summary(cat, summary)
-    if args.no_app:
-        return 0
-    from dsdm_engine.cli.serve import cmd_app
+    fixtures = Path(args.fixtures) if args.fixtures else None
+    common = {"size": args.size, "seed": args.seed, "fixtures_dir": fixtures}
+    server = None
+    if not args.no_app:
+        from dsdm_engine.cli.serve import prepare_app
 
-    return cmd_app(
-        argparse.Namespace(
+        build_demo(cat, engine=False, device=args.device, **common)  # pool + targets: seconds
+        ns = argparse.Namespace(
             workspace=args.workspace, host=args.host, port=args.port, token=None, data_root=None
         )
-    )
+        cmd, env = prepare_app(ns)
+        server = subprocess.Popen(cmd, env=env)
+        print("the app is up; it fills in as the remaining stages finish (Jobs page)", flush=True)
+    try:
+        with sigterm_as_interrupt():  # SIGTERM mid-build: the server goes too (below)
+            summary = build_demo(cat, engine=not args.no_engine, device=args.device, **common)
+            print_summary(cat, summary)
+    except BaseException:
+        if server is not None:
+            server.terminate()
+            server.wait()
+        raise
+    if server is None:
+        return 0
+    from dsdm_engine.cli.serve import wait_server
+
+    return wait_server(server)
 
 
 def register_engine_commands(sub: Any) -> None:
