@@ -206,6 +206,10 @@ def cmd_select(args: argparse.Namespace) -> int:
     from dsdm_engine.selectors import SelectionRule
     from dsdm_engine.stages import run_selection
 
+    if args.recipe:
+        return _select_recipe(args)
+    if not args.method or not args.pool:
+        raise InputError("give --method and --pool (or --recipe FILE)")
     try:
         rule = SelectionRule(
             k=args.k,
@@ -287,6 +291,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return wait_server(server)
 
 
+def _select_recipe(args: argparse.Namespace) -> int:
+    """`dsdm select --recipe FILE`: the selection a recipe (Select page, export manifest) says."""
+    from dsdm_engine.stages.recipe import load_recipe, run_recipe
+
+    given = [f for f in ("method", "pool", "target", "mix", "k", "token_budget", "name")
+             if getattr(args, f) is not None]  # fmt: skip
+    if given:
+        flags = ", ".join("--" + f.replace("_", "-") for f in given)
+        raise InputError(f"--recipe says everything; drop {flags} (or edit the recipe)")
+    recipe, rule = load_recipe(args.recipe)
+    sid = _job(args, "select", lambda cat, p: run_recipe(cat, recipe, rule))
+    sel = _cat(args).get_selection(sid)
+    print(f"selection {sid} ({sel['name']}): {sel['n_members']} documents, seed {sel['seed']}")
+    return 0
+
+
 def register_engine_commands(sub: Any) -> None:
     from dsdm_engine.cli.options import add_config_args
     from dsdm_engine.compute.configs import FeatureConfig, ScoreConfig, TrainConfig
@@ -339,8 +359,9 @@ def register_engine_commands(sub: Any) -> None:
     s.set_defaults(func=cmd_score)
 
     s = sub.add_parser("select", help="select a subset with a method and rules")
-    s.add_argument("--method", required=True, help="dsdm | random | dsir | classifier | ...")
-    s.add_argument("--pool", required=True)
+    s.add_argument("--recipe", help="a recipe JSON (Select page, export manifest) instead of flags")
+    s.add_argument("--method", help="dsdm | random | dsir | classifier | ...")
+    s.add_argument("--pool")
     s.add_argument("--target", help="target task (needed by all but random/semdedup)")
     s.add_argument("--mix", nargs="+", help="dsdm multi-target mix: TASK=WEIGHT ...")
     s.add_argument("--k", type=positive_int, help="number of documents")

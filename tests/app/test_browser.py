@@ -168,6 +168,8 @@ PATHS = {
     "compare": "Compare selection methods",
     "inspect": "Inspect documents",
     "harmful": "Harmful data",
+    "select": "Build a selection",
+    "evidence": "Evidence: do the scores predict?",
     "export": "Export a subset",
     "": "Workspace",  # the root forwards to /workspace
 }

@@ -336,6 +336,7 @@ EMPTY_HINTS = {
     "inspector": ("Inspect documents", "No pools yet"),
     "harmful": ("Harmful data", "No target tasks yet"),
     "evidence": ("Evidence: do the scores predict?", "No target tasks yet"),
+    "select": ("Build a selection", "No pools yet"),
     "export": ("Export a subset", "No selections yet"),
 }
 
