@@ -146,7 +146,14 @@ def cmd_featurize(args: argparse.Namespace) -> int:
     from dsdm_engine.estimate import check_fits
 
     check_fits(_estimate(cat, args, cat.get_run(proxies)), str(cat.workspace.root))
-    run_id = _job(args, "featurize", lambda cat, p: featurize(cat, proxies, cfg, p))
+    from dsdm_engine.executors import check_executor
+
+    executor = check_executor(args.executor)
+    run_id = _job(
+        args,
+        "featurize",
+        lambda cat, p: featurize(cat, proxies, cfg, p, executor, args.ray_address),
+    )
     print(f"features ready: {run_id}")
     return 0
 
@@ -343,6 +350,17 @@ def register_engine_commands(sub: Any) -> None:
     f.add_argument("--proxies", help="proxies run id (default: the pool's latest)")
     add_config_args(f, FeatureConfig)
     f.add_argument("--k", type=int, dest="k_deprecated", help=argparse.SUPPRESS)
+    f.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help="run the (member, shard) units here or as Ray tasks (same files; either resumes)",
+    )
+    f.add_argument(
+        "--ray-address",
+        help="join this Ray cluster (default $DSDM_RAY_ADDRESS, else a local Ray on this "
+        "machine's cores)",
+    )
     f.add_argument("--dry-run", action="store_true", help="print storage/memory/time estimates")
     f.add_argument("--models", type=positive_int, default=4, help="dry run without proxies: M")
     f.add_argument("--preset", default="small", help="dry run without proxies: preset")

@@ -97,6 +97,34 @@ def run_shard(
     return True
 
 
+def prepare_shards(
+    featurizer: Featurizer,
+    input_ids: np.ndarray,
+    out_dir: str | Path,
+    shard_size: int,
+    batch_size: int,
+    meta: dict | None = None,
+) -> list[int]:
+    """Record (or check) what the folder featurises; returns the shards still to do. What a
+    distributed executor calls before running `run_shard` on those indices elsewhere."""
+    out_dir = Path(out_dir)
+    full_meta = {
+        "featurizer": featurizer.name,
+        "k": featurizer.k,
+        "n": int(input_ids.shape[0]),
+        "seq_len": int(input_ids.shape[1]),
+        "shard_size": shard_size,
+        "batch_size": batch_size,
+        "data_sha256": data_fingerprint(input_ids),
+        **(meta or {}),
+    }
+    _check_meta(out_dir, full_meta)
+    if (out_dir / "COMPLETE").exists():
+        return []
+    bounds = shard_bounds(int(input_ids.shape[0]), shard_size)
+    return [i for i in range(len(bounds)) if not (out_dir / "shards" / f"{i:05d}.done").exists()]
+
+
 def featurize_pool(
     featurizer: Featurizer,
     input_ids: np.ndarray,
@@ -119,17 +147,7 @@ def featurize_pool(
     """
     out_dir = Path(out_dir)
     n = int(input_ids.shape[0])
-    full_meta = {
-        "featurizer": featurizer.name,
-        "k": featurizer.k,
-        "n": n,
-        "seq_len": int(input_ids.shape[1]),
-        "shard_size": shard_size,
-        "batch_size": batch_size,
-        "data_sha256": data_fingerprint(input_ids),
-        **(meta or {}),
-    }
-    _check_meta(out_dir, full_meta)
+    prepare_shards(featurizer, input_ids, out_dir, shard_size, batch_size, meta)
     if (out_dir / "COMPLETE").exists():
         return load_pool_features(out_dir)
     bounds = shard_bounds(n, shard_size)
