@@ -67,7 +67,11 @@ def cmd_proxy_train(args: argparse.Namespace) -> int:
     from dsdm_engine.stages import ProxyConfig, TrainConfig, train_proxies
 
     cfg = ProxyConfig(args.n_models, config_from_args(TrainConfig, args))
-    run_id = _job(args, "proxy_train", lambda cat, p: train_proxies(cat, args.pool, cfg, p))
+    run_id = _job(
+        args,
+        "proxy_train",
+        lambda cat, p: train_proxies(cat, args.pool, cfg, p, args.executor, args.ray_address),
+    )
     print(f"proxies ready: {run_id}")
     return 0
 
@@ -314,6 +318,21 @@ def _select_recipe(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_executor_args(parser: argparse.ArgumentParser, units: str) -> None:
+    """--executor local|ray and --ray-address (see `dsdm_engine/executors.py`)."""
+    parser.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help=f"run the {units} here or as Ray tasks (same files; either resumes the other)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        help="join this Ray cluster (default $DSDM_RAY_ADDRESS, else a local Ray on this "
+        "machine's cores)",
+    )
+
+
 def register_engine_commands(sub: Any) -> None:
     from dsdm_engine.cli.options import add_config_args
     from dsdm_engine.compute.configs import FeatureConfig, ScoreConfig, TrainConfig
@@ -343,6 +362,7 @@ def register_engine_commands(sub: Any) -> None:
     t.add_argument("--pool", required=True)
     add_config_args(t, ProxyConfig, skip=("train",))
     add_config_args(t, TrainConfig)
+    add_executor_args(t, "proxies")
     t.set_defaults(func=cmd_proxy_train)
 
     f = sub.add_parser("featurize", help="projected-gradient features of every pool document")
@@ -350,17 +370,7 @@ def register_engine_commands(sub: Any) -> None:
     f.add_argument("--proxies", help="proxies run id (default: the pool's latest)")
     add_config_args(f, FeatureConfig)
     f.add_argument("--k", type=int, dest="k_deprecated", help=argparse.SUPPRESS)
-    f.add_argument(
-        "--executor",
-        default="local",
-        choices=["local", "ray"],
-        help="run the (member, shard) units here or as Ray tasks (same files; either resumes)",
-    )
-    f.add_argument(
-        "--ray-address",
-        help="join this Ray cluster (default $DSDM_RAY_ADDRESS, else a local Ray on this "
-        "machine's cores)",
-    )
+    add_executor_args(f, "(member, shard) units")
     f.add_argument("--dry-run", action="store_true", help="print storage/memory/time estimates")
     f.add_argument("--models", type=positive_int, default=4, help="dry run without proxies: M")
     f.add_argument("--preset", default="small", help="dry run without proxies: preset")

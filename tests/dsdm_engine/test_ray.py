@@ -59,3 +59,15 @@ def test_ray_features_equal_local_and_runs_resume_across_executors(scored, ray_l
         stages.featurize(cat, proxies, config(203), cancel_after(2), executor="ray")
     run = stages.featurize(cat, proxies, config(203))
     assert all(np.array_equal(a, b) for a, b in zip(local, features(cat, run), strict=True))
+
+
+def test_ray_trains_the_same_proxies(scored, ray_local, tmp_path):
+    from dsdm_engine.compute.training import checkpoint_sha256, train_proxy
+
+    cat = scored[0]
+    cfg = stages.ProxyConfig.make(n_models=2, preset="tiny", vocab_size=300, seq_len=32, seed=40)
+    run = stages.train_proxies(cat, "p", cfg, executor="ray")
+    chunks = np.load(stages.prepare_tokens(cat, "p", 300, 32).chunks_path)
+    for m, trained in enumerate(stages.model_dirs(cat, run)):
+        train_proxy(chunks, cfg.for_proxy(m), tmp_path / f"local_{m}")  # the local loop's unit
+        assert checkpoint_sha256(tmp_path / f"local_{m}") == checkpoint_sha256(trained)
