@@ -80,3 +80,41 @@ def score_histograms(scores: Mapping[str, np.ndarray], bins: int = 30) -> go.Fig
         height=340,
     )
     return fig
+
+
+def evidence_summary(tasks: Sequence[str], validations: Mapping[str, pd.DataFrame],
+                     evaluations: Mapping[str, pd.DataFrame]) -> pd.DataFrame:  # fmt: skip
+    """The landing table: per target, what the evidence favours, DsDm's held-out LDS with its
+    CI against the best similarity predictor, and DsDm's compute multiplier against random
+    (geometric mean over the evaluated budgets). Missing evidence reads "not measured"."""
+    from dsdm_engine.evaluation.evidence import verdict
+
+    rows = []
+    for task in tasks:
+        v = verdict(validations[task]) if not validations[task].empty else None
+        mult = multipliers(evaluations[task]) if not evaluations[task].empty else pd.DataFrame()
+        vals = mult[mult["method"] == "dsdm"]["compute multiplier"] if not mult.empty else []
+        vals = np.asarray([x for x in vals if np.isfinite(x) and x > 0], float)
+        if v is None:
+            favours = "not validated yet"
+        elif v.trusted:
+            favours = "DsDm"
+        elif v.best_similarity and v.best_similarity_lds > v.lds:
+            favours = f"{v.best_similarity} (similarity)"
+        else:
+            favours = "undecided (DsDm's CI includes 0)"
+        rows.append(
+            {
+                "target": task,
+                "evidence favours": favours,
+                "DsDm held-out LDS": np.nan if v is None else v.lds,
+                "95% CI": "" if v is None else f"[{v.ci[0]:.2f}, {v.ci[1]:.2f}]",
+                "best similarity": "" if v is None else (v.best_similarity or ""),
+                "its LDS": np.nan if v is None else v.best_similarity_lds,
+                "DsDm compute multiplier": float(np.exp(np.log(vals).mean()))
+                if vals.size
+                else np.nan,
+                "subsets": 0 if v is None else v.n_subsets,
+            }
+        )
+    return pd.DataFrame(rows)

@@ -34,6 +34,7 @@ PAGES = {
     "evidence": st.Page("app_pages/evidence.py", title="Evidence", url_path="evidence"),
     "inspect": st.Page("app_pages/inspector.py", title="Inspect", url_path="inspect"),
     "harmful": st.Page("app_pages/harmful.py", title="Harmful data", url_path="harmful"),
+    "select": st.Page("app_pages/select.py", title="Select", url_path="select"),
     "export": st.Page("app_pages/export.py", title="Export", url_path="export"),
 }
 

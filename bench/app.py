@@ -1,4 +1,5 @@
-"""App benchmark: time to first render of Inspect, Compare and Map on a 100,000-document pool.
+"""App benchmark: time to first render of Inspect, Compare, Map and Select on a 100,000-document
+pool.
 
 Builds (once, cached under bench/out/app_ws) a workspace with a 100k-document pool in 7 sources
 (1% planted), a target task, stored scores for it (random normal numbers: the app only reads
@@ -7,9 +8,10 @@ documents made by the real selectors, and a stored pool map (a PCA layout of has
 words: MiniLM on 100k documents takes many minutes on this CPU, and the Map page only reads the
 stored layout, so its speed does not depend on how it was made). Then it serves the app, opens
 it on the Workspace page (server start-up and loading the app's JavaScript are not what is
-measured), and times going to Inspect, Compare and Map from the sidebar, each for the first
-time (their queries not cached yet), until the page's script run has finished and its tables
-and charts are drawn. Goals: Inspect and Compare under 2 s, Map (cached layout) under 3 s.
+measured), and times going to Inspect, Compare, Map and Select from the sidebar, each for the
+first time (their queries not cached yet), until the page's script run has finished and its
+tables and charts are drawn (Select: its live DsDm preview of a 10% selection, composition and
+histogram). Goals: Inspect, Compare and Select under 2 s, Map (cached layout) under 3 s.
 
     python bench/app.py [--docs 100000] [--out FILE]   # FILE gets the timings as JSON
 
@@ -137,6 +139,7 @@ def time_browser(cat: Catalog, task_id: str) -> dict[str, float]:
                 ("inspect", "Inspect", "Inspect documents"),
                 ("compare", "Compare", "Compare selection methods"),
                 ("map", "Map", "Pool map"),
+                ("select", "Select", "Build a selection"),
             ):
                 t0 = time.perf_counter()
                 page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
@@ -145,10 +148,12 @@ def time_browser(cat: Catalog, task_id: str) -> dict[str, float]:
                 charts = page.get_by_test_id("stPlotlyChart")
                 expect(charts.locator(".js-plotly-plot")).to_have_count(charts.count())
                 tables = page.get_by_test_id("stDataFrame")
-                if name != "map":  # the map page has no table until a region is drawn
+                if name in ("inspect", "compare"):
                     expect(tables.first.locator("canvas").first).to_be_attached()
-                else:  # the drawn points: WebGL canvases of the scattergl traces
+                elif name == "map":  # the drawn points: WebGL canvases of the scattergl traces
                     expect(charts.locator("canvas").first).to_be_attached()
+                else:  # select: the preview's composition and histogram
+                    expect(charts.locator(".js-plotly-plot")).to_have_count(2)
                 out[f"{name}_first_render_s"] = time.perf_counter() - t0
             browser.close()
         return out
@@ -168,6 +173,7 @@ def time_apptest(cat: Catalog, task_id: str) -> dict[str, float]:
         ("inspect", "inspector", {"pool": "bench", "target": task_id}),
         ("compare", "compare", {"pool": "bench", "target": task_id, "method": "dsdm,random"}),
         ("map", "map", {"pool": "bench"}),
+        ("select", "select", {"pool": "bench", "target": task_id, "method": "dsdm"}),
     ):
         at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
         at.run()

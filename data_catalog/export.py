@@ -41,6 +41,14 @@ def build_manifest(catalog: Catalog, selection_ref: str, fmt: str) -> dict[str, 
     sel = catalog.get_selection(selection_ref)
     pool = catalog.get_pool(sel["pool_id"])
     task = catalog.get_target_task(sel["task_id"]) if sel["task_id"] else None
+    request = (sel["overrides"] or {}).get("request")
+    recipe = None
+    if request:  # `dsdm select --recipe` runs this again (dsdm_engine/stages/recipe.py)
+        recipe = {
+            "recipe_version": 1, "pool": sel["pool_id"], "name": sel["name"],
+            "method": request["method"], "target": request["task_id"], "mix": request["mix"],
+            "rule": request["rule"], "seed": request["seed"], "options": request["options"],
+        }  # fmt: skip
     return {
         "selection_id": sel["selection_id"],
         "selection_name": sel["name"],
@@ -53,6 +61,7 @@ def build_manifest(catalog: Catalog, selection_ref: str, fmt: str) -> dict[str, 
         "parameters": sel["params"],
         "seed": int(sel["seed"]),
         "manual_overrides": sel["overrides"],
+        "recipe": recipe,
         "row_count": int(sel["n_members"]),
         "format": fmt,
         "file": EXPORT_FORMATS[fmt],

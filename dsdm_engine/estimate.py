@@ -40,11 +40,13 @@ def estimate_featurize(
     seq_len: int = 128,
     vocab_size: int = 4096,
     device: str = "cpu",
+    store: str = "float16",
 ) -> dict[str, Any]:
     """Rough time, feature-file size and peak memory of featurising a pool, before running it.
 
     Chunks: `n_tokens / seq_len` when the token count is known, else one chunk per document.
-    Features are float32, n_chunks × (k + 1) per proxy (Φ and Q), memmapped on disk; peak
+    Features are stored as `store` (float16 rows with a float32 scale, or float32) plus a float32
+    Q, n_chunks rows per ensemble member, memmapped on disk (`featurize/store.py`); peak
     memory is one batch plus the model and a k × k Gram matrix, independent of the pool size.
     Time scales the CPU measurement by tokens × parameters (÷ 40 on a GPU); treat it as an
     order of magnitude.
@@ -55,6 +57,7 @@ def estimate_featurize(
         raise ValueError("counts must be ≥ 0 and n_models, k, seq_len ≥ 1")
     n_chunks = -(-int(n_tokens) // seq_len) if n_tokens is not None else int(n_docs or 0)
     n_params = preset_params(preset, vocab_size, seq_len)
+    per_row = k * (2 if store == "float16" else 4) + (8 if store == "float16" else 4)  # Φ, Q
     seconds = n_chunks * seq_len * n_params * n_models / _CPU_TOKEN_PARAMS_PER_S
     if device not in ("cpu", "auto"):
         seconds /= _GPU_SPEEDUP
@@ -63,8 +66,9 @@ def estimate_featurize(
         "n_params": n_params,
         "n_models": n_models,
         "k": k,
-        "feature_bytes": n_chunks * (k + 1) * 4 * n_models,  # float32 Φ and Q
-        "bytes_per_doc": (k + 1) * 4 * n_models,
+        "feature_bytes": n_chunks * per_row * n_models,
+        "bytes_per_doc": per_row * n_models,
+        "store": store,
         "peak_ram_bytes": int(1.0e9 + 2 * k * k * 8 + 16 * n_params),
         "seconds": seconds,
         "device": device,

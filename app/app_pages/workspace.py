@@ -1,8 +1,11 @@
-"""Workspace page: pools with counts, sources, token totals and planted labels; add a pool;
+"""Workspace page, the landing page: per target, what the evidence says (which method it
+favours, DsDm's held-out LDS with its CI, the compute multiplier) with links into Evidence,
+Map and Inspect; then pools with counts, sources, token totals and planted labels; add a pool;
 the cost and memory estimate before a featurisation."""
 
 import streamlit as st
 
+from app.analysis import evidence_summary
 from app.components import pool_summary
 from app.state import catalog, data_roots, forget, query, upload_name, user_errors, workspace_root
 from data_catalog.confine import confined_inputs
@@ -13,6 +16,32 @@ from dsdm_engine.estimate import estimate_featurize
 st.title("Workspace")
 st.caption(f"Workspace folder: `{workspace_root()}`")
 pools = query("catalog.list_pools")
+tasks = list(query("catalog.list_target_tasks")["task_id"])
+if tasks:
+    st.subheader("What the evidence says")
+    summary = evidence_summary(
+        tasks,
+        {t: query("queries.latest_validation", t)[0] for t in tasks},
+        {t: query("queries.evaluation_results", t) for t in tasks},
+    )
+    summary["open"] = [f"/evidence?target={t}" for t in tasks]
+    summary["map"] = [f"/map?target={t}" for t in tasks]
+    summary["inspect"] = [f"/inspect?target={t}" for t in tasks]
+    link = st.column_config.LinkColumn
+    st.dataframe(
+        summary,
+        hide_index=True,
+        column_config={
+            "open": link("evidence", display_text="evidence"),
+            "map": link("map", display_text="map"),
+            "inspect": link("inspect", display_text="inspect"),
+        },
+    )
+    st.caption(
+        "LDS: how well the scores rank models trained on random subsets of the pool by their "
+        "held-out target loss (`dsdm validate`); the compute multiplier: how much more random "
+        "data reaches DsDm's held-out loss (`dsdm evaluate`). Pools are below."
+    )
 if pools.empty:
     st.info("No pools yet. Add one below, or build the demo workspace with `dsdm demo`.")
 else:
@@ -87,6 +116,7 @@ if not pools.empty:
         m3.metric("peak memory", f"{est['peak_ram_bytes'] / 1e9:,.1f} GB")
         st.caption(
             f"{est['n_chunks']:,} chunks of 128 tokens (one per document when tokens are "
-            f"not counted yet) · {est['n_params']:,} parameters per proxy · timing "
+            f"not counted yet) · {est['n_params']:,} parameters per proxy · "
+            f"{est['bytes_per_doc']:,} feature bytes per document ({est['store']}) · timing "
             "scaled from a 2-core CPU measurement."
         )

@@ -67,7 +67,11 @@ def cmd_proxy_train(args: argparse.Namespace) -> int:
     from dsdm_engine.stages import ProxyConfig, TrainConfig, train_proxies
 
     cfg = ProxyConfig(args.n_models, config_from_args(TrainConfig, args))
-    run_id = _job(args, "proxy_train", lambda cat, p: train_proxies(cat, args.pool, cfg, p))
+    run_id = _job(
+        args,
+        "proxy_train",
+        lambda cat, p: train_proxies(cat, args.pool, cfg, p, args.executor, args.ray_address),
+    )
     print(f"proxies ready: {run_id}")
     return 0
 
@@ -92,6 +96,7 @@ def _estimate(cat: Catalog, args: argparse.Namespace, run: dict[str, Any]) -> di
         preset=cfg["preset"],
         seq_len=int(cfg["seq_len"]),
         device=device,
+        store=args.store,
     )
 
 
@@ -122,7 +127,7 @@ def _dry_run(cat: Catalog, args: argparse.Namespace) -> int:
     print(f"  k:              {est['k']}")
     print(
         f"  feature files:  {est['feature_bytes']:,} bytes on disk "
-        f"({est['bytes_per_doc']:,} per document; float32 memmaps)"
+        f"({est['bytes_per_doc']:,} per document; {est['store']} memmaps)"
     )
     print(f"  peak memory:    {est['peak_ram_bytes'] / 1e9:.2f} GB")
     print(f"  time on {device}:    ~{est['seconds'] / 60:.1f} min (order of magnitude)")
@@ -145,7 +150,14 @@ def cmd_featurize(args: argparse.Namespace) -> int:
     from dsdm_engine.estimate import check_fits
 
     check_fits(_estimate(cat, args, cat.get_run(proxies)), str(cat.workspace.root))
-    run_id = _job(args, "featurize", lambda cat, p: featurize(cat, proxies, cfg, p))
+    from dsdm_engine.executors import check_executor
+
+    executor = check_executor(args.executor)
+    run_id = _job(
+        args,
+        "featurize",
+        lambda cat, p: featurize(cat, proxies, cfg, p, executor, args.ray_address),
+    )
     print(f"features ready: {run_id}")
     return 0
 
@@ -205,6 +217,10 @@ def cmd_select(args: argparse.Namespace) -> int:
     from dsdm_engine.selectors import SelectionRule
     from dsdm_engine.stages import run_selection
 
+    if args.recipe:
+        return _select_recipe(args)
+    if not args.method or not args.pool:
+        raise InputError("give --method and --pool (or --recipe FILE)")
     try:
         rule = SelectionRule(
             k=args.k,
@@ -248,28 +264,72 @@ def cmd_select(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Build the demo; unless --no-app, the app is served as soon as the pool and targets exist
+    and fills in while the later stages run as jobs (Jobs page), then keeps serving."""
+    import subprocess
     from pathlib import Path
 
+    from dsdm_engine.jobs import sigterm_as_interrupt
     from dsdm_engine.stages.demo import build_demo, print_summary
 
     cat = _cat(args)
-    summary = build_demo(
-        cat,
-        size=args.size,
-        seed=args.seed,
-        fixtures_dir=Path(args.fixtures) if args.fixtures else None,
-        engine=not args.no_engine,
-        device=args.device,
-    )
-    print_summary(cat, summary)
-    if args.no_app:
-        return 0
-    from dsdm_engine.cli.serve import cmd_app
+    fixtures = Path(args.fixtures) if args.fixtures else None
+    common = {"size": args.size, "seed": args.seed, "fixtures_dir": fixtures}
+    server = None
+    if not args.no_app:
+        from dsdm_engine.cli.serve import prepare_app
 
-    return cmd_app(
-        argparse.Namespace(
+        build_demo(cat, engine=False, device=args.device, **common)  # pool + targets: seconds
+        ns = argparse.Namespace(
             workspace=args.workspace, host=args.host, port=args.port, token=None, data_root=None
         )
+        cmd, env = prepare_app(ns)
+        server = subprocess.Popen(cmd, env=env)
+        print("the app is up; it fills in as the remaining stages finish (Jobs page)", flush=True)
+    try:
+        with sigterm_as_interrupt():  # SIGTERM mid-build: the server goes too (below)
+            summary = build_demo(cat, engine=not args.no_engine, device=args.device, **common)
+            print_summary(cat, summary)
+    except BaseException:
+        if server is not None:
+            server.terminate()
+            server.wait()
+        raise
+    if server is None:
+        return 0
+    from dsdm_engine.cli.serve import wait_server
+
+    return wait_server(server)
+
+
+def _select_recipe(args: argparse.Namespace) -> int:
+    """`dsdm select --recipe FILE`: the selection a recipe (Select page, export manifest) says."""
+    from dsdm_engine.stages.recipe import load_recipe, run_recipe
+
+    given = [f for f in ("method", "pool", "target", "mix", "k", "token_budget", "name")
+             if getattr(args, f) is not None]  # fmt: skip
+    if given:
+        flags = ", ".join("--" + f.replace("_", "-") for f in given)
+        raise InputError(f"--recipe says everything; drop {flags} (or edit the recipe)")
+    recipe, rule = load_recipe(args.recipe)
+    sid = _job(args, "select", lambda cat, p: run_recipe(cat, recipe, rule))
+    sel = _cat(args).get_selection(sid)
+    print(f"selection {sid} ({sel['name']}): {sel['n_members']} documents, seed {sel['seed']}")
+    return 0
+
+
+def add_executor_args(parser: argparse.ArgumentParser, units: str) -> None:
+    """--executor local|ray and --ray-address (see `dsdm_engine/executors.py`)."""
+    parser.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help=f"run the {units} here or as Ray tasks (same files; either resumes the other)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        help="join this Ray cluster (default $DSDM_RAY_ADDRESS, else a local Ray on this "
+        "machine's cores)",
     )
 
 
@@ -302,6 +362,7 @@ def register_engine_commands(sub: Any) -> None:
     t.add_argument("--pool", required=True)
     add_config_args(t, ProxyConfig, skip=("train",))
     add_config_args(t, TrainConfig)
+    add_executor_args(t, "proxies")
     t.set_defaults(func=cmd_proxy_train)
 
     f = sub.add_parser("featurize", help="projected-gradient features of every pool document")
@@ -309,6 +370,7 @@ def register_engine_commands(sub: Any) -> None:
     f.add_argument("--proxies", help="proxies run id (default: the pool's latest)")
     add_config_args(f, FeatureConfig)
     f.add_argument("--k", type=int, dest="k_deprecated", help=argparse.SUPPRESS)
+    add_executor_args(f, "(member, shard) units")
     f.add_argument("--dry-run", action="store_true", help="print storage/memory/time estimates")
     f.add_argument("--models", type=positive_int, default=4, help="dry run without proxies: M")
     f.add_argument("--preset", default="small", help="dry run without proxies: preset")
@@ -325,8 +387,9 @@ def register_engine_commands(sub: Any) -> None:
     s.set_defaults(func=cmd_score)
 
     s = sub.add_parser("select", help="select a subset with a method and rules")
-    s.add_argument("--method", required=True, help="dsdm | random | dsir | classifier | ...")
-    s.add_argument("--pool", required=True)
+    s.add_argument("--recipe", help="a recipe JSON (Select page, export manifest) instead of flags")
+    s.add_argument("--method", help="dsdm | random | dsir | classifier | ...")
+    s.add_argument("--pool")
     s.add_argument("--target", help="target task (needed by all but random/semdedup)")
     s.add_argument("--mix", nargs="+", help="dsdm multi-target mix: TASK=WEIGHT ...")
     s.add_argument("--k", type=positive_int, help="number of documents")

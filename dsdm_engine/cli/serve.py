@@ -96,6 +96,13 @@ def access_token(host: str, given: str | None) -> str:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
+    cmd, env = prepare_app(args)
+    return run_server(cmd, env)
+
+
+def prepare_app(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """Check the address, pick the port and token, print the URL: the server's command line
+    and environment (`dsdm app`, and `dsdm demo`, which starts it while it builds)."""
     host = args.host
     check_address(host, args.port)
     token = access_token(host, args.token)
@@ -112,12 +119,16 @@ def cmd_app(args: argparse.Namespace) -> int:
         )
     roots = env.get(DATA_ROOTS_ENV, "").split(os.pathsep) if env.get(DATA_ROOTS_ENV) else []
     print("server paths: " + (", ".join(roots) + " and the workspace" if roots else "off"))
-    return run_server(server_command(host, port), env)
+    return server_command(host, port), env
 
 
 def run_server(cmd: list[str], env: dict[str, str]) -> int:
     """Run the server until it exits; SIGTERM and Ctrl-C reach it too (never left orphaned)."""
-    proc = subprocess.Popen(cmd, env=env)
+    return wait_server(subprocess.Popen(cmd, env=env))
+
+
+def wait_server(proc: subprocess.Popen) -> int:
+    """Wait for a started server; SIGTERM and Ctrl-C are passed on to it."""
     old = signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum))
     try:
         while True:

@@ -84,7 +84,13 @@ class TrainConfig:
 
 # Config fields added after workspaces existed -> their default (left out when stored)
 _LATER_FIELDS = {"checkpoints": 1}
-_LATER_FEATURE_FIELDS = {"precondition": "none", "damping": 1.0, "kfac_windows": 256}
+# (a run stored before `store` existed holds float32 files; readers go by the files' dtype)
+_LATER_FEATURE_FIELDS = {
+    "precondition": "none",
+    "damping": 1.0,
+    "kfac_windows": 256,
+    "store": "float16",
+}
 PRECONDITIONERS = ("none", "kfac", "kfac-body")
 
 
@@ -139,6 +145,11 @@ class FeatureConfig:
     kfac_windows: int = field(
         default=256, metadata={"help": "pool windows sampled to estimate the K-FAC factors"}
     )
+    store: str = field(
+        default="float16",
+        metadata={"help": "feature storage on disk: float16 (row-scaled, half the bytes) | "
+                  "float32", "choices": ("float16", "float32")},
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.precondition not in PRECONDITIONERS:
@@ -146,6 +157,8 @@ class FeatureConfig:
             raise InputError(f"unknown --precondition {self.precondition!r}; known: {known}")
         if not (math.isfinite(self.damping) and self.damping > 0):
             raise InputError(f"--damping must be a positive number, not {self.damping}")
+        if self.store not in ("float16", "float32"):
+            raise InputError(f"unknown --store {self.store!r}; known: float16, float32")
         if self.kfac_windows < 1:
             raise InputError(f"--kfac-windows must be positive, not {self.kfac_windows}")
         if self.method not in FEATURIZERS:

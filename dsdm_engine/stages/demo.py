@@ -42,6 +42,9 @@ class DemoPlan:
     features: FeatureConfig
     scoring: ScoreConfig = field(default_factory=ScoreConfig)
     validation: ValidateConfig | None = None  # a quick LDS check the summary prints
+    # a quick `dsdm evaluate`: token budgets per selection (random also at 2x the largest),
+    # one seed, so Compare and Evidence show loss curves and multipliers on first open
+    evaluation_budgets: tuple[int, ...] = ()
     k_fraction: float = 0.1
     methods: tuple[str, ...] = METHODS
     selector_options: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -63,6 +66,7 @@ PLANS: dict[str, DemoPlan] = {
         features=FeatureConfig(proj_dim=4096),
         # 12 subset models: a quick look (CI about ±0.5); bench/validate.py runs 64
         validation=ValidateConfig(n_subsets=12, noise_seeds=0),
+        evaluation_budgets=(16_384, 32_768),
     ),
     "full": DemoPlan(
         "full",
@@ -196,6 +200,26 @@ def _map(catalog: Catalog, seed: int) -> None:
     )
 
 
+def _evaluation(catalog: Catalog, plan: DemoPlan, device: str) -> None:
+    """A quick `dsdm evaluate` of every target's selections: one seed, the plan's budgets."""
+    from dsdm_engine.evaluation.harness import EvalRecipe, evaluate_selections
+
+    sels = catalog.list_selections(POOL)
+    budgets = list(plan.evaluation_budgets)
+    recipe = EvalRecipe(max_heldout=128, device=device)
+    for target in TARGETS:
+        task_id = catalog.get_target_task(target)["task_id"]
+        mine = sels[sels["task_id"] == task_id]
+        rand = mine[mine["method"] == "random"]["selection_id"].tolist()
+        rest = mine[~mine["method"].isin(["random", "semdedup"])]["selection_id"].tolist()
+
+        def stage(p: Callable[..., None], t: str = target, r=rand, o=rest) -> None:
+            evaluate_selections(catalog, r, [t], [*budgets, 2 * budgets[-1]], [0], recipe, p)
+            evaluate_selections(catalog, o, [t], budgets, [0], recipe, p)
+
+        run_job(catalog, "evaluate", {"demo": plan.size, "target": target}, stage, echo=True)
+
+
 def _validation(catalog: Catalog, plan: DemoPlan, device: str) -> str:
     """A quick `dsdm validate`: does each target's DsDm score predict subset-trained models?"""
     from dataclasses import replace
@@ -239,6 +263,9 @@ def build_demo(
         timings["map_s"] = time.monotonic() - t0 - sum(timings.values())
         summary["selections"] = _selections(catalog, plan, seed)
         timings["selections_s"] = time.monotonic() - t0 - sum(timings.values())
+        if plan.evaluation_budgets:
+            _evaluation(catalog, plan, device)
+            timings["evaluation_s"] = time.monotonic() - t0 - sum(timings.values())
         if validation and plan.validation is not None:
             summary["validation"] = _validation(catalog, plan, device)
             timings["validation_s"] = time.monotonic() - t0 - sum(timings.values())
@@ -271,6 +298,19 @@ def print_summary(catalog: Catalog, summary: dict[str, Any]) -> None:
                     f"; AUROC of lowest scores for planted docs {auroc(scores['score'], flags):.2f}"
                 )
             print(line)
+    if "evaluation_s" in summary["timings"]:
+        from data_catalog.queries import evaluation_results
+
+        print("held-out loss of models trained on each method's selection (quick, one seed):")
+        for name in TARGETS:
+            res = evaluation_results(catalog, catalog.get_target_task(name)["task_id"])
+            if res.empty:
+                continue
+            top = res[res["budget"] == res[res["method"] != "random"]["budget"].max()]
+            ranked = ", ".join(
+                f"{r.method} {r.loss:.3f}" for r in top.sort_values("loss").itertuples()
+            )
+            print(f"  {name} at {int(top['budget'].max()):,} tokens: {ranked}")
     if "validation" in summary:
         res = catalog.lds_results(run_id=summary["validation"])
         print(f"LDS of the DsDm scores ({int(res['n_subsets'].max())} subset models, held out):")

@@ -55,8 +55,13 @@ def featurize(
     proxies_run_id: str,
     config: FeatureConfig | None = None,
     progress: ProgressCallback = no_progress,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> str:
-    """Featurise every pool document under every proxy (resuming from shard markers)."""
+    """Featurise every pool document under every proxy (resuming from shard markers).
+
+    `executor="ray"` runs the (member, shard) units as Ray tasks (`executors.py`); they write
+    the same shard files and markers, so either executor resumes the other's run."""
     from dsdm_engine.compute.featurize.registry import make_featurizer
     from dsdm_engine.compute.featurize.shards import featurize_pool
     from dsdm_engine.compute.featurize.windows import document_windows, sum_windows
@@ -85,6 +90,7 @@ def featurize(
     frozen = {**config.as_dict(), "proxies_run_id": proxies_run_id, "proj_dim_actual": actual}
     n = docs.shape[0]  # rows featurised: documents, or their windows
     kept = "finished shards are kept and a re-run resumes from them"
+    docs_ref = None  # the windows in Ray's object store, put once for every member
     with (
         catalog.begin_run("features", frozen, pool_id=proxies["pool_id"]) as run,
         disk_full_guard("featurising", catalog.layout.run_dir(run.run_id), kept),
@@ -96,25 +102,80 @@ def featurize(
                 continue  # the per-document sums are done; the windows are gone
             whiten = kfac_whitening(model, fc, out, docs)
             feat = PaddedDocs(make_featurizer(model, fc, whiten))
+            meta = {"checkpoint_sha256": checkpoint_sha256(mdir), "config": fc.to_json()}
+            shard_dir = out if owner is None else out / "windows"
 
             def report(done: int, tot: int, msg: str = "", m: int = m) -> None:
                 progress(m * n + done, n * len(dirs), f"model {m + 1}/{len(dirs)}: {msg}")
 
+            if executor == "ray":
+                docs_ref = docs_ref if docs_ref is not None else _ray_put(docs, ray_address)
+                _featurize_on_ray(feat, docs, docs_ref, mdir, fc, out, shard_dir, meta, config,
+                                  report, str(device), ray_address)  # fmt: skip
+
             phi, q = featurize_pool(
                 feat,
                 docs,
-                out if owner is None else out / "windows",
+                shard_dir,
                 shard_size=config.shard_size,
                 batch_size=config.batch_size,
-                meta={"checkpoint_sha256": checkpoint_sha256(mdir), "config": fc.to_json()},
+                meta=meta,
                 progress=report,
+                store=config.store if owner is None else "float32",  # windows: summed next
             )
             if owner is not None:
                 n_tok = (docs >= 0).sum(axis=1).astype(np.float64)
-                sum_windows(phi, q, owner, n_tok, n_docs, out)
+                sum_windows(phi, q, owner, n_tok, n_docs, out, store=config.store)
                 del phi
                 shutil.rmtree(out / "windows")  # the sums are what scoring reads
     return run.run_id
+
+
+def _ray_put(docs: Any, address: str | None) -> Any:
+    from dsdm_engine.executors import init_ray
+
+    return init_ray(address).put(np.ascontiguousarray(docs))
+
+
+def _featurize_on_ray(feat, docs, docs_ref, mdir, fc, out, shard_dir, meta, config, report,
+                      device, address) -> None:  # fmt: skip
+    """This member's shards still to do, as Ray tasks (one shard each)."""
+    from dsdm_engine.compute.featurize.shards import prepare_shards
+    from dsdm_engine.executors import run_units
+
+    todo = prepare_shards(feat, docs, shard_dir, config.shard_size, config.batch_size, meta)
+    units = [
+        {"member_dir": str(mdir), "config": fc.as_dict(), "kfac_dir": str(out),
+         "shard_dir": str(shard_dir), "index": i, "device": device, "docs": docs_ref}
+        for i in todo
+    ]  # fmt: skip
+    n = len(docs)
+    run_units(_featurize_shard, units, "ray",
+              lambda d, t, msg="": report(n * d // max(t, 1), n, msg),
+              label="shards", gpu=device.startswith("cuda"), address=address)  # fmt: skip
+
+
+def _featurize_shard(unit: dict[str, Any]) -> bool:
+    """One (member, shard) unit, exactly as the local path runs it (a Ray task)."""
+    from pathlib import Path
+
+    from dsdm_engine.compute.featurize.registry import make_featurizer
+    from dsdm_engine.compute.featurize.shards import run_shard
+    from dsdm_engine.compute.models import configure_threads
+    from dsdm_engine.compute.training import load_proxy
+
+    configure_threads()
+    docs = unit["docs"]
+    if not isinstance(docs, np.ndarray):
+        import ray
+
+        docs = ray.get(docs)
+    fc = FeatureConfig(**unit["config"])
+    model = load_proxy(unit["member_dir"], device=unit["device"])[0]
+    whiten = kfac_whitening(model, fc, Path(unit["kfac_dir"]))
+    feat = PaddedDocs(make_featurizer(model, fc, whiten))
+    return run_shard(feat, docs, Path(unit["shard_dir"]), unit["index"], fc.shard_size,
+                     fc.batch_size)  # fmt: skip
 
 
 def kfac_whitening(model: Any, config: FeatureConfig, out: Any, windows: Any = None) -> Any:

@@ -20,8 +20,13 @@ def train_proxies(
     pool_id: str,
     config: ProxyConfig | None = None,
     progress: ProgressCallback = no_progress,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> str:
-    """Train `config.n_models` proxies (skipping completed ones); returns the run id."""
+    """Train `config.n_models` proxies (skipping completed ones); returns the run id.
+
+    `executor="ray"` trains the missing proxies as Ray tasks, one each (`executors.py`): the
+    same folders and markers, the same weights."""
     config = config or ProxyConfig()
     from dsdm_engine.compute.models import configure_threads
     from dsdm_engine.compute.training import train_proxy
@@ -40,6 +45,17 @@ def train_proxies(
     budget = tc.token_budget or int(round(tc.alpha * len(chunks))) * tc.seq_len
     total = budget * config.n_models
     with catalog.begin_run("proxies", frozen, pool_id=pool_id) as run:
+        if executor == "ray":
+            from dsdm_engine.executors import run_units
+
+            units = [
+                {"chunks": str(tokens.chunks_path), "train": config.for_proxy(m).as_dict(),
+                 "out": str(catalog.layout.model_dir(run.run_id, m))}
+                for m in range(config.n_models)
+                if not (catalog.layout.model_dir(run.run_id, m) / "COMPLETE").exists()
+            ]  # fmt: skip
+            run_units(_train_unit, units, "ray", progress, label="proxies", address=ray_address,
+                      gpu=str(tc.device).startswith("cuda"))  # fmt: skip
         for m in range(config.n_models):
             out = catalog.layout.model_dir(run.run_id, m)
             if (out / "COMPLETE").exists():
@@ -51,6 +67,17 @@ def train_proxies(
 
             train_proxy(chunks, config.for_proxy(m), out, progress=report)
     return run.run_id
+
+
+def _train_unit(unit: dict[str, Any]) -> str:
+    """One proxy, exactly as the local loop trains it (a Ray task)."""
+    from dsdm_engine.compute.configs import TrainConfig
+    from dsdm_engine.compute.models import configure_threads
+    from dsdm_engine.compute.training import train_proxy
+
+    configure_threads()
+    train_proxy(np.load(unit["chunks"]), TrainConfig(**unit["train"]), unit["out"])
+    return unit["out"]
 
 
 def check_pool_unchanged(catalog: Catalog, proxies_run: dict[str, Any]) -> None:

@@ -105,40 +105,64 @@ def run_selection(
     name: str | None = None,
 ) -> str:
     """Run one selector on a pool (and target), honour the pool's exclusion list, store it."""
-    from dsdm_engine.selectors.base import CatalogInputs
-
     rule = check_selection(catalog, method, pool_id, task_ref, rule, mix, options)
-    task = catalog.get_target_task(task_ref) if task_ref else None
-    task_id = task["task_id"] if task else None
-    request = {
-        "method": method, "task_id": task_id, "rule": rule.to_params(), "seed": int(seed),
-        "options": dict(options or {}), "mix": dict(mix or {}),
-    }  # fmt: skip
+    request = selection_request(catalog, method, task_ref, rule, seed, options, mix)
     same = _named_selection(catalog, pool_id, name, request)
     if same:
         return same
-    pool = pool_view(catalog, pool_id)
+    sel = compute_selection(catalog, pool_id, request, rule)
+    overrides = {"include": list(rule.include), "exclude": list(rule.exclude), "request": request}
+    return catalog.save_selection(
+        pool_id, sel, task_id=request["task_id"], name=name, overrides=overrides
+    )
+
+
+def selection_request(
+    catalog: Catalog,
+    method: str,
+    task_ref: str | None,
+    rule: Any,
+    seed: int = 0,
+    options: dict[str, Any] | None = None,
+    mix: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Everything that determines a selection besides its pool (stored with it; a recipe)."""
+    task_id = catalog.get_target_task(task_ref)["task_id"] if task_ref else None
+    return {
+        "method": method, "task_id": task_id, "rule": rule.to_params(), "seed": int(seed),
+        "options": dict(options or {}), "mix": dict(mix or {}),
+    }  # fmt: skip
+
+
+def compute_selection(
+    catalog: Catalog, pool_id: str, request: dict[str, Any], rule: Any, texts: bool = True
+) -> Any:
+    """The `Selection` a checked request makes (nothing stored): what `run_selection` saves
+    and what the Select page previews. An empty selection is an error naming the rule."""
+    from dsdm_engine.selectors.base import CatalogInputs
+
+    method, task_id, mix = request["method"], request["task_id"], request["mix"]
+    pool = pool_view(catalog, pool_id, texts=texts)
     examples = catalog.target_examples(task_id, "selection") if task_id else []
     target = [e.prompt + e.completion for e in examples]
     inputs = CatalogInputs(
         pool_id=pool_id,
         task_id=task_id,
-        options=dict(options or {}),
+        options=dict(request["options"]),
         embeddings_path=catalog.layout.embeddings_path(pool_id),
         mix_scores=lambda: dsdm_mix_scores(catalog, pool_id, mix or {task_id: 1.0}),
         pool_ids=pool.ids,
     )
     try:
         selector, extra = _selector_class(method).from_catalog(inputs)
-        sel = selector.select(pool, target, rule, seed=seed)
+        sel = selector.select(pool, target, rule, seed=request["seed"])
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     if extra:
         sel = replace(sel, params={**sel.params, **extra})
     if not sel.ids:
         raise InputError(f"the selection is empty: {_why_empty(pool, rule)}; nothing was stored")
-    overrides = {"include": list(rule.include), "exclude": list(rule.exclude), "request": request}
-    return catalog.save_selection(pool_id, sel, task_id=task_id, name=name, overrides=overrides)
+    return sel
 
 
 def _named_selection(

@@ -84,3 +84,56 @@ def test_help_mentions_the_default_host(flag, capsys):
     with pytest.raises(SystemExit):
         parse(["app", flag])
     assert "127.0.0.1" in capsys.readouterr().out
+
+
+def test_demo_serves_the_app_while_it_builds_then_keeps_serving(tmp_path: Path):
+    """`dsdm demo` (tiny, offline) answers HTTP before its engine stages finish; SIGTERM
+    stops the build's process and its server."""
+    import subprocess
+    import sys
+    import threading
+    import time
+    import urllib.request
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
+    port = cli_app.free_port(start=8600)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dsdm_engine.cli", "--workspace", str(tmp_path / "ws"), "demo",
+         "--size", "tiny", "--fixtures", str(fixtures), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[tuple[float, str]] = []
+    reader = threading.Thread(
+        target=lambda: [lines.append((time.monotonic(), line)) for line in proc.stdout],
+        daemon=True,
+    )
+    reader.start()
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    try:
+        deadline = time.monotonic() + 300
+        while not healthy():
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(
+                line for _, line in lines
+            )
+            time.sleep(0.5)
+        up = time.monotonic()
+        while not any("== demo workspace" in line for _, line in lines):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.5)
+        built = next(t for t, line in lines if "== demo workspace" in line)
+        assert up < built  # served before the engine, selections and summary were done
+        time.sleep(1.0)  # the summary is printed: the process now only waits on its server
+        assert healthy()  # and still serving afterwards
+    finally:
+        proc.terminate()
+        code = proc.wait(timeout=30)
+    assert code == 0
+    time.sleep(0.5)
+    assert not healthy()

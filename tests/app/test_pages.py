@@ -55,6 +55,14 @@ def test_workspace_page_shows_pools_sources_planted_and_estimate(tiny_workspace:
     assert texts(at.title) == ["Workspace"]
     first = next(iter(at.main.children.values()))
     assert type(first).__name__ == "Title"  # nothing stray (e.g. "magic" output) before it
+    landing = at.dataframe[0].value  # the first table answers "what did the evidence find?"
+    row = landing.set_index("target").loc["cooking@v1"]
+    assert row["evidence favours"] == "DsDm" and row["DsDm held-out LDS"] == 0.45
+    assert row["95% CI"] == "[0.12, 0.70]" and row["best similarity"] == "embedding"
+    assert row["DsDm compute multiplier"] > 1  # the fixture's dsdm curve lies below random's
+    assert landing.set_index("target").loc["finance@v1", "evidence favours"] == (
+        "not validated yet"
+    )
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["documents"] == "24"
     assert any("Planted labels" in m for m in texts(at.markdown))
@@ -328,6 +336,7 @@ EMPTY_HINTS = {
     "inspector": ("Inspect documents", "No pools yet"),
     "harmful": ("Harmful data", "No target tasks yet"),
     "evidence": ("Evidence: do the scores predict?", "No target tasks yet"),
+    "select": ("Build a selection", "No pools yet"),
     "export": ("Export a subset", "No selections yet"),
 }
 

@@ -85,8 +85,9 @@ def test_featurize_dry_run_estimates_before_any_proxy_exists(tmp_path, capsys, j
     assert main([*argv, "--dry-run", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "50 documents" in out and "2 x small" in out
-    # 50 docs x (1024 dims + Q) x 4 bytes x 2 proxies, to the byte
-    assert f"{50 * 1025 * 4 * 2:,} bytes on disk ({1025 * 4 * 2:,} per document" in out
+    # 50 docs x (1024 float16 dims + a float32 row scale + a float32 Q) x 2 proxies, to the byte
+    per_doc = (1024 * 2 + 8) * 2
+    assert f"{50 * per_doc:,} bytes on disk ({per_doc:,} per document; float16" in out
     assert main(["--workspace", ws, "featurize", "--pool", "p"]) == 2  # no proxies yet
 
 

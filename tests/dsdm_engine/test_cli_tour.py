@@ -43,3 +43,20 @@ def test_demo_then_target_list_planted_evaluate_validate(tmp_path, capsys):
     assert {"selection", "heldout"} <= set(res["split"]) and len(res) >= 4
     assert {"dsdm", "similarity", "trivial"} <= set(res["kind"])  # every predictor family
     assert set(res["n_subsets"]) == {4}
+    # the demo's quick evaluation (the small plan's; here at tiny budgets): every target gets
+    # loss curves for every method, random at twice the largest budget too
+    from dataclasses import replace
+
+    from data_catalog.queries import evaluation_results
+    from dsdm_engine.stages import demo
+
+    demo._evaluation(cat, replace(demo.PLANS["tiny"], evaluation_budgets=(256,)), "cpu")
+    for target in demo.TARGETS:
+        res = evaluation_results(cat, cat.get_target_task(target)["task_id"])
+        assert {256, 512} <= set(res[res["method"] == "random"]["budget"]), target
+        assert {"dsdm", "bm25", "embedding"} <= set(res["method"]), res
+    capsys.readouterr()
+    demo.print_summary(cat, {"timings": {"evaluation_s": 1.0}})
+    lines = capsys.readouterr().out.splitlines()
+    lambada = next(line for line in lines if line.strip().startswith("lambada at 256 tokens"))
+    assert "dsdm" in lambada and "random" in lambada

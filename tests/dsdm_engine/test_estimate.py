@@ -7,8 +7,12 @@ from dsdm_engine import estimate
 
 def test_featurize_estimate_scales_with_pool_models_and_device():
     small = estimate.estimate_featurize(n_tokens=128_000, n_models=1, k=1024, preset="small")
-    assert small["n_chunks"] == 1000 and small["feature_bytes"] == 1000 * 1025 * 4
-    assert small["bytes_per_doc"] == 1025 * 4  # float32 Φ row + Q
+    from dsdm_engine.compute.featurize.store import bytes_per_row
+
+    assert small["n_chunks"] == 1000 and small["feature_bytes"] == 1000 * (1024 * 2 + 8)
+    assert small["bytes_per_doc"] == 1024 * 2 + 8 == bytes_per_row(1024, "float16")
+    f32 = estimate.estimate_featurize(n_tokens=128_000, n_models=1, k=1024, store="float32")
+    assert f32["bytes_per_doc"] == 1025 * 4 == bytes_per_row(1024, "float32")
     big = estimate.estimate_featurize(n_tokens=128_000, n_models=4, k=1024, preset="small")
     assert big["feature_bytes"] == 4 * small["feature_bytes"]
     assert big["seconds"] == pytest.approx(4 * small["seconds"])

@@ -126,6 +126,58 @@ def test_cosine_normalisation_divides_by_feature_norms(scored):
         stages.score_task(cat, features, "cook@v1", lambda_rel=0.0)
 
 
+def test_checkpoint_ensembles_featurise_every_member(scored, tmp_path):
+    cat, proxies, _, _ = scored
+    cfg = stages.ProxyConfig.make(
+        n_models=2, preset="tiny", vocab_size=300, seq_len=32, checkpoints=2
+    )
+    run = stages.train_proxies(cat, "p", cfg)
+    assert run != proxies
+    members = stages.ensemble_dirs(cat, run)
+    assert len(members) == 4 and members[1].parent == members[0].parent.parent
+    features = stages.featurize(cat, run, stages.FeatureConfig(proj_dim=64, shard_size=64))
+    art = cat.get_run(features)["artifact_path"]
+    phis = [np.load(f"{art}/model_{m}/features.npy") for m in range(4)]
+    n = len(cat.doc_ids("p"))
+    assert all(p.shape == (n, phis[0].shape[1]) for p in phis), [p.shape for p in phis]
+    assert not np.allclose(phis[0], phis[1])  # a checkpoint is not its final model
+    task = cat.get_target_task("cook")["task_id"]
+    scores = cat.scores(stages.score_task(cat, features, task), task)["score"]
+    assert len(scores) == n and np.isfinite(scores).all()
+
+
+def test_kfac_preconditioned_features_store_their_factors_and_score(scored):
+    cat, proxies, features, _ = scored
+    cfg = stages.FeatureConfig(proj_dim=128, shard_size=64, precondition="kfac-body", damping=0.5)
+    run = stages.featurize(cat, proxies, cfg)
+    assert run != features and cat.run(run).config["precondition"] == "kfac-body"
+    art = cat.get_run(run)["artifact_path"]
+    assert all((cat.layout.model_dir(run, m) / "kfac.npz").exists() for m in range(2))
+    plain = np.load(f"{cat.get_run(features)['artifact_path']}/model_0/features.npy")
+    assert not np.allclose(np.load(f"{art}/model_0/features.npy"), plain)
+    task = cat.get_target_task("cook")["task_id"]
+    targets, _ = stages.target_features(cat, run, task)
+    assert targets[0].shape[1] == plain.shape[1] and np.isfinite(targets[0]).all()
+    scores = cat.scores(stages.score_task(cat, run, task), task)["score"]
+    assert np.isfinite(scores).all()
+
+
+def test_float16_feature_store_scores_like_float32(scored):
+    from data_catalog.ranks import spearman
+
+    cat, proxies, features, _ = scored
+    assert cat.run(features).config.get("store", "float16") == "float16"
+    f32 = stages.featurize(cat, proxies, stages.FeatureConfig(proj_dim=128, shard_size=64,
+                                                              store="float32"))  # fmt: skip
+    art16, art32 = (cat.get_run(r)["artifact_path"] for r in (features, f32))
+    assert np.load(f"{art16}/model_0/features.npy", mmap_mode="r").dtype == np.float16
+    assert np.load(f"{art32}/model_0/features.npy", mmap_mode="r").dtype == np.float32
+    task = cat.get_target_task("cook")["task_id"]
+    a, b = (cat.scores(stages.score_task(cat, r, task), task)["score"].to_numpy()
+            for r in (features, f32))  # fmt: skip
+    assert spearman(a, b) > 0.999 and np.abs(a - b).max() < 1e-2 * np.abs(b).max()
+
+
 def test_a_pool_changed_after_training_is_refused(scored, tmp_path):
     """Runs last in this module: it appends to the shared pool."""
     cat, proxies, _, _ = scored
@@ -169,39 +221,3 @@ def test_a_moved_workspace_still_scores_selects_and_exports(tmp_path):
     assert manifest["path"].startswith(str(tmp_path / "moved"))
     assert (tmp_path / "moved" / "exports" / "pick" / "data.jsonl").exists()
     assert not (tmp_path / "ws").exists()  # nothing was written to the old place
-
-
-def test_checkpoint_ensembles_featurise_every_member(scored, tmp_path):
-    cat, proxies, _, _ = scored
-    cfg = stages.ProxyConfig.make(
-        n_models=2, preset="tiny", vocab_size=300, seq_len=32, checkpoints=2
-    )
-    run = stages.train_proxies(cat, "p", cfg)
-    assert run != proxies
-    members = stages.ensemble_dirs(cat, run)
-    assert len(members) == 4 and members[1].parent == members[0].parent.parent
-    features = stages.featurize(cat, run, stages.FeatureConfig(proj_dim=64, shard_size=64))
-    art = cat.get_run(features)["artifact_path"]
-    phis = [np.load(f"{art}/model_{m}/features.npy") for m in range(4)]
-    n = len(cat.doc_ids("p"))
-    assert all(p.shape == (n, phis[0].shape[1]) for p in phis), [p.shape for p in phis]
-    assert not np.allclose(phis[0], phis[1])  # a checkpoint is not its final model
-    task = cat.get_target_task("cook")["task_id"]
-    scores = cat.scores(stages.score_task(cat, features, task), task)["score"]
-    assert len(scores) == n and np.isfinite(scores).all()
-
-
-def test_kfac_preconditioned_features_store_their_factors_and_score(scored):
-    cat, proxies, features, _ = scored
-    cfg = stages.FeatureConfig(proj_dim=128, shard_size=64, precondition="kfac-body", damping=0.5)
-    run = stages.featurize(cat, proxies, cfg)
-    assert run != features and cat.run(run).config["precondition"] == "kfac-body"
-    art = cat.get_run(run)["artifact_path"]
-    assert all((cat.layout.model_dir(run, m) / "kfac.npz").exists() for m in range(2))
-    plain = np.load(f"{cat.get_run(features)['artifact_path']}/model_0/features.npy")
-    assert not np.allclose(np.load(f"{art}/model_0/features.npy"), plain)
-    task = cat.get_target_task("cook")["task_id"]
-    targets, _ = stages.target_features(cat, run, task)
-    assert targets[0].shape[1] == plain.shape[1] and np.isfinite(targets[0]).all()
-    scores = cat.scores(stages.score_task(cat, run, task), task)["score"]
-    assert np.isfinite(scores).all()

@@ -6,7 +6,8 @@ Layout of a featurisation folder (one per model × featuriser config)::
     shards/00000.features.npy       (rows, k) float32   written to a temp name, fsynced, renamed
     shards/00000.q.npy              (rows,)   float32
     shards/00000.done               marker (JSON: rows, checksums), written last
-    features.npy, q.npy, COMPLETE   the assembled (n, k) memmap and (n,), after every shard
+    features.npy, q.npy, COMPLETE   the assembled (n, k) store (`store.py`: float16 rows with
+    row_scale.npy, or float32) and Q (n,), after every shard
 
 A killed run leaves only complete shards (a shard without its marker is redone), so a resumed run
 gives a bit-identical result: each shard depends only on its own rows and batches never straddle
@@ -19,11 +20,13 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from data_catalog import atomic
 from dsdm_engine.compute.featurize.base import Batch, Featurizer
+from dsdm_engine.compute.featurize.store import FeatureWriter, load_features
 from dsdm_engine.progress import ProgressCallback, no_progress
 
 
@@ -94,6 +97,34 @@ def run_shard(
     return True
 
 
+def prepare_shards(
+    featurizer: Featurizer,
+    input_ids: np.ndarray,
+    out_dir: str | Path,
+    shard_size: int,
+    batch_size: int,
+    meta: dict | None = None,
+) -> list[int]:
+    """Record (or check) what the folder featurises; returns the shards still to do. What a
+    distributed executor calls before running `run_shard` on those indices elsewhere."""
+    out_dir = Path(out_dir)
+    full_meta = {
+        "featurizer": featurizer.name,
+        "k": featurizer.k,
+        "n": int(input_ids.shape[0]),
+        "seq_len": int(input_ids.shape[1]),
+        "shard_size": shard_size,
+        "batch_size": batch_size,
+        "data_sha256": data_fingerprint(input_ids),
+        **(meta or {}),
+    }
+    _check_meta(out_dir, full_meta)
+    if (out_dir / "COMPLETE").exists():
+        return []
+    bounds = shard_bounds(int(input_ids.shape[0]), shard_size)
+    return [i for i in range(len(bounds)) if not (out_dir / "shards" / f"{i:05d}.done").exists()]
+
+
 def featurize_pool(
     featurizer: Featurizer,
     input_ids: np.ndarray,
@@ -104,27 +135,19 @@ def featurize_pool(
     meta: dict | None = None,
     progress: ProgressCallback = no_progress,
     keep_shards: bool = False,
+    store: str = "float32",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Featurise pool chunks (n, T) into `out_dir`, resuming from completed shards.
 
     `meta` (e.g. model checkpoint hash, featuriser config) is stored and must match on resume.
-    Returns the assembled features (n, k) float32 memmap and Q (n,) float32.
+    Shards are float32; the assembled features are stored as `store` (float16 halves the bytes)
+    and read back as float32 rows: returns features (n, k) and Q (n,) float32.
     The progress callback gets (rows done, n, message) after every shard and may raise
     `Cancelled`; completed shards stay on disk.
     """
     out_dir = Path(out_dir)
     n = int(input_ids.shape[0])
-    full_meta = {
-        "featurizer": featurizer.name,
-        "k": featurizer.k,
-        "n": n,
-        "seq_len": int(input_ids.shape[1]),
-        "shard_size": shard_size,
-        "batch_size": batch_size,
-        "data_sha256": data_fingerprint(input_ids),
-        **(meta or {}),
-    }
-    _check_meta(out_dir, full_meta)
+    prepare_shards(featurizer, input_ids, out_dir, shard_size, batch_size, meta)
     if (out_dir / "COMPLETE").exists():
         return load_pool_features(out_dir)
     bounds = shard_bounds(n, shard_size)
@@ -140,26 +163,23 @@ def featurize_pool(
             worked += e - s
             rate = worked / max(time.monotonic() - t0, 1e-9)
             progress(done_rows, n, f"shard {i + 1}/{len(bounds)}, {rate:.1f} seq/s")
-    return _assemble(out_dir, bounds, featurizer.k, keep_shards)
+    return _assemble(out_dir, bounds, featurizer.k, keep_shards, store)
 
 
 def _assemble(
-    out_dir: Path, bounds: list[tuple[int, int]], k: int, keep_shards: bool
+    out_dir: Path, bounds: list[tuple[int, int]], k: int, keep_shards: bool, store: str
 ) -> tuple[np.ndarray, np.ndarray]:
     n = bounds[-1][1] if bounds else 0
     shards = out_dir / "shards"
     qs = np.empty(n, dtype=np.float32)
     # Plain appends rather than a writable memmap: mapped dirty pages would count toward RSS and
     # grow with n; this way memory stays at one shard however large the pool.
-    with atomic.atomic_path(out_dir / "features.npy") as tmp, open(tmp, "wb") as fh:
-        np.lib.format.write_array_header_1_0(
-            fh, {"descr": np.dtype(np.float32).str, "fortran_order": False, "shape": (n, k)}
-        )
+    with FeatureWriter(out_dir, n, k, store) as writer:
         for i, (s, e) in enumerate(bounds):
             arr = np.load(shards / f"{i:05d}.features.npy")
             if arr.shape != (e - s, k):
                 raise ValueError(f"shard {i} has shape {arr.shape}, expected {(e - s, k)}")
-            fh.write(np.ascontiguousarray(arr, dtype=np.float32).tobytes())
+            writer.write(arr)
             qs[s:e] = np.load(shards / f"{i:05d}.q.npy")
     _atomic_save_npy(out_dir / "q.npy", qs)
     atomic.fsync_dir(out_dir)
@@ -171,12 +191,13 @@ def _assemble(
     return load_pool_features(out_dir)
 
 
-def load_pool_features(out_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Features (n, k) float32 as a read-only memmap, and Q (n,), of a completed featurisation."""
+def load_pool_features(out_dir: str | Path) -> tuple[Any, np.ndarray]:
+    """Features (n, k) as float32 rows (a read-only memmap, or `RowScaled` over a float16
+    store), and Q (n,), of a completed featurisation."""
     out_dir = Path(out_dir)
     if not (out_dir / "COMPLETE").exists():
         raise FileNotFoundError(f"{out_dir} has no completed featurisation (no COMPLETE marker)")
-    return np.load(out_dir / "features.npy", mmap_mode="r"), np.load(out_dir / "q.npy")
+    return load_features(out_dir), np.load(out_dir / "q.npy")
 
 
 def featurize_targets(

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from data_catalog import atomic
+from dsdm_engine.compute.featurize.store import FeatureWriter
 
 
 def document_windows(
@@ -52,26 +53,25 @@ def sum_windows(
     n_docs: int,
     out_dir: Path,
     block: int = 65_536,
+    store: str = "float32",
 ) -> None:
     """Per-document features = sum of their windows' rows; Q = token-weighted mean of the
     windows' Q. Streams `block` windows at a time (windows of a document are contiguous), so
-    memory stays bounded whatever the pool; writes features.npy, q.npy and COMPLETE last."""
+    memory stays bounded whatever the pool; writes the features (as `store`: `store.py`), q.npy
+    and COMPLETE last."""
     k = win_phi.shape[1]
     q_num = np.bincount(owner, weights=win_q * n_tokens, minlength=n_docs)
     q_den = np.bincount(owner, weights=n_tokens, minlength=n_docs)
     q = (q_num / np.maximum(q_den, 1)).astype(np.float32)
     starts = np.searchsorted(owner, np.arange(n_docs + 1))  # first window of each document
-    with atomic.atomic_path(out_dir / "features.npy") as tmp, open(tmp, "wb") as fh:
-        np.lib.format.write_array_header_1_0(
-            fh, {"descr": np.dtype(np.float32).str, "fortran_order": False, "shape": (n_docs, k)}
-        )
+    with FeatureWriter(out_dir, n_docs, k, store) as writer:
         d = 0
         while d < n_docs:
             e = int(np.searchsorted(starts, starts[d] + block, side="right")) - 1
             e = min(max(e, d + 1), n_docs)  # at least one document per block
             rows = np.asarray(win_phi[starts[d] : starts[e]], np.float64)  # (windows, k)
             sums = np.add.reduceat(rows, starts[d:e] - starts[d], axis=0)  # (docs, k)
-            fh.write(sums.astype(np.float32).tobytes())
+            writer.write(sums)
             d = e
     atomic.write_npy(out_dir / "q.npy", q)
     atomic.write_bytes(out_dir / "COMPLETE", b"ok\n")

@@ -1,0 +1,111 @@
+"""The on-disk feature store: per-document rows as float16 with a float32 scale per row.
+
+A pool's features are the largest thing a workspace holds (k values per document per ensemble
+member). They are stored as ``features.npy`` (n, k) float16 holding ``φ_i / s_i`` and
+``row_scale.npy`` (n,) float32 holding ``s_i = max_j |φ_ij| / 2¹⁴``, so every row uses the full
+float16 range whatever its norm (whole-document features grow with document length) and keeps
+about three significant digits per value: half the bytes of float32. Readers get float32 rows
+back (`load_features`: a read-only memmap for float32 stores, `RowScaled` for float16 ones) and
+accumulate in float32/float64 as before; stores written before this module (plain float32, no
+``row_scale.npy``) read unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from data_catalog import atomic
+
+STORES = ("float16", "float32")
+_TOP = 2.0**14  # the largest |value| of a stored float16 row (float16 holds up to 65,504)
+
+
+def bytes_per_row(k: int, store: str) -> int:
+    """Feature bytes per document per member, Q included."""
+    return k * (2 if store == "float16" else 4) + (4 if store == "float16" else 0) + 4
+
+
+class FeatureWriter:
+    """Writes ``features.npy`` block by block (memory stays at one block), and for float16 its
+    ``row_scale.npy``; use as a context manager: nothing is renamed into place on an error."""
+
+    def __init__(self, out_dir: Path, n: int, k: int, store: str = "float16") -> None:
+        if store not in STORES:
+            raise ValueError(f"unknown feature store {store!r}; known: {', '.join(STORES)}")
+        self.out_dir, self.n, self.k, self.store = Path(out_dir), n, k, store
+        self.scales: list[np.ndarray] = []
+        self.rows = 0
+
+    def __enter__(self) -> FeatureWriter:
+        self._ctx = atomic.atomic_path(self.out_dir / "features.npy")
+        tmp = self._ctx.__enter__()
+        self._fh: BinaryIO = open(tmp, "wb")
+        dtype = np.float16 if self.store == "float16" else np.float32
+        np.lib.format.write_array_header_1_0(
+            self._fh,
+            {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": (self.n, self.k)},
+        )
+        return self
+
+    def write(self, rows: np.ndarray) -> None:
+        """Append (b, k) rows (any float dtype)."""
+        rows = np.asarray(rows, dtype=np.float64)
+        if self.store == "float32":
+            self._fh.write(rows.astype(np.float32).tobytes())
+        else:
+            peak = np.abs(rows).max(axis=1) if rows.size else np.zeros(len(rows))
+            scale = np.where(peak > 0, peak / _TOP, 1.0).astype(np.float32)
+            self._fh.write((rows / scale[:, None]).astype(np.float16).tobytes())
+            self.scales.append(scale)
+        self.rows += len(rows)
+
+    def __exit__(self, et: Any, ev: Any, tb: Any) -> bool | None:
+        self._fh.close()
+        if et is None and self.rows != self.n:
+            err = ValueError(f"wrote {self.rows} rows, expected {self.n}")
+            self._ctx.__exit__(ValueError, err, None)  # the temp file is discarded
+            raise err
+        if et is None and self.store == "float16":
+            scales = np.concatenate(self.scales) if self.scales else np.zeros(0, np.float32)
+            atomic.write_npy(self.out_dir / "row_scale.npy", scales)
+        return self._ctx.__exit__(et, ev, tb)
+
+
+class RowScaled:
+    """A float16 store read as float32 rows: ``store[a:b]`` -> (b − a, k) float32 = φ rows."""
+
+    def __init__(self, values: np.ndarray, scale: np.ndarray) -> None:
+        self.values, self.scale = values, np.asarray(scale, np.float32)
+        self.shape: tuple[int, int] = tuple(values.shape)  # type: ignore[assignment]
+        self.dtype = np.dtype(np.float32)
+        self.ndim = 2
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        rows, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        out = np.asarray(self.values[rows], np.float32) * np.asarray(self.scale[rows])[..., None]
+        if not rest:
+            return out
+        return out[rest] if out.ndim == 1 else out[(slice(None), *rest)]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
+
+
+def load_features(out_dir: str | Path) -> np.ndarray | RowScaled:
+    """A completed store's features as float32 rows (memmapped; float16 stores rescaled)."""
+    out_dir = Path(out_dir)
+    values = np.load(out_dir / "features.npy", mmap_mode="r")
+    scale_path = out_dir / "row_scale.npy"
+    if values.dtype == np.float16:
+        return RowScaled(values, np.load(scale_path))
+    return values
+
+
+__all__ = ["STORES", "FeatureWriter", "RowScaled", "bytes_per_row", "load_features"]
