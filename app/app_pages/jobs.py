@@ -19,10 +19,15 @@ with st.form("launch"):
     pool = c1.selectbox("Pool", pools or [None])
     target = c2.selectbox("Target task", [None, *tasks], index=1 if tasks else 0)
     method = c3.selectbox("Method (selection)", methods, index=methods.index("dsdm"))
-    c4, c5, c6 = st.columns(3)
+    c4, c5, c6, c7 = st.columns(4)
     k = c4.number_input("Documents to select (selection)", 1, 10_000_000, 100)
     seed = c5.number_input("seed", 0, 2**31 - 1, 0)
-    extra = c6.text_input("Other flags", placeholder="--preset tiny")
+    executor = c6.selectbox(
+        "Executor (proxy, featurize)",
+        ["local", "ray"],
+        help="ray: a local Ray on this machine's cores, or $DSDM_RAY_ADDRESS's cluster",
+    )
+    extra = c7.text_input("Other flags", placeholder="--preset tiny")
     go = st.form_submit_button("Launch")
 st.caption(
     "Fields a stage does not take are left out: "
@@ -33,8 +38,9 @@ if go:
         if stage == "select":  # the engine's own checks, before anything is launched
             check_selection(catalog(), method, pool, target, SelectionRule(k=int(k)))
         args = launcher.stage_args(
-            stage, pool=pool, target=target, method=method, k=int(k), seed=int(seed), extra=extra
-        )
+            stage, pool=pool, target=target, method=method, k=int(k), seed=int(seed),
+            executor=executor, extra=extra,
+        )  # fmt: skip
         started = launcher.launch_cli(workspace_root(), args, stage)
         st.success(f"Launched `{started.command}`; it keeps running if you leave this page.")
 

@@ -188,8 +188,8 @@ STAGES: dict[str, tuple[str, ...]] = {
 }
 # Which of the form's fields each stage takes (anything else goes in `extra`).
 STAGE_FIELDS: dict[str, tuple[str, ...]] = {
-    "proxy": ("pool", "seed"),
-    "featurize": ("pool",),
+    "proxy": ("pool", "seed", "executor"),
+    "featurize": ("pool", "executor"),
     "score": ("pool", "target"),
     "select": ("method", "pool", "target", "k", "seed"),
     "evaluate": ("pool", "target"),
@@ -206,13 +206,15 @@ def stage_args(
     method: str | None = None,
     k: int | None = None,
     seed: int | None = None,
+    executor: str = "local",
     extra: str = "",
 ) -> list[str]:
     """The `dsdm` arguments for one stage, from the fields that stage takes; `extra` is split
     like a shell would (never run by one), so users can pass any other flag of the stage."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; known stages: {', '.join(STAGES)}")
-    values = {"method": method, "pool": pool, "target": target, "k": k, "seed": seed}
+    values = {"method": method, "pool": pool, "target": target, "k": k, "seed": seed,
+              "executor": None if executor == "local" else executor}  # fmt: skip
     args = list(STAGES[stage])
     for field in STAGE_FIELDS[stage]:
         if values[field] not in (None, ""):

@@ -100,6 +100,9 @@ def test_stage_args_builds_argument_lists_without_a_shell():
     assert launcher.stage_args("proxy", pool="p", target="t", k=3) == [
         "proxy", "train", "--pool", "p"]  # fmt: skip
     assert launcher.stage_args("demo", pool="p") == ["demo", "--no-app"]
+    assert launcher.stage_args("featurize", pool="p", executor="ray") == [
+        "featurize", "--pool", "p", "--executor", "ray"]  # fmt: skip
+    assert launcher.stage_args("score", pool="p", executor="ray") == ["score", "--pool", "p"]
     assert launcher.stage_args("validate", pool="p", target="t", seed=1, extra="--subsets 8") == [
         "validate", "--pool", "p", "--target", "t", "--seed", "1", "--subsets", "8"]  # fmt: skip
     with pytest.raises(ValueError, match="known stages"):
