@@ -37,6 +37,19 @@ def cmd_workspace_info(args: argparse.Namespace) -> int:
     print(f"schema version: {info['schema_version']}")
     for table, n in info["counts"].items():
         print(f"  {table:<14}{n:>10}")
+    cat = _catalog(args)
+    runs = cat.list_runs("features")
+    runs = runs[runs["status"] == "done"]
+    if not runs.empty:
+        from dsdm_engine.stages.features import feature_storage
+
+        print("feature storage (finished featurisations):")
+        for run_id in runs["run_id"]:
+            s = feature_storage(cat, str(run_id))
+            print(
+                f"  {s['run_id']}  pool {s['pool_id']}: {s['members']} members x k={s['k']} "
+                f"{s['dtype']}, {s['bytes'] / 1e6:,.1f} MB, {s['bytes_per_doc']:,.0f} bytes/doc"
+            )
     return 0
 
 

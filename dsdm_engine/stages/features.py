@@ -260,3 +260,28 @@ def target_features(
         atomic.write_npy(path, f)
         feats.append(f)
     return feats, examples
+
+
+def feature_storage(catalog: Catalog, features_run_id: str) -> dict[str, Any]:
+    """What a finished featurisation holds on disk: members, k, stored dtype, total bytes and
+    bytes per document (every member's features, row scales and Q)."""
+    run = catalog.get_run(features_run_id)
+    n_docs = int(catalog.get_pool(run["pool_id"])["n_docs"])
+    dirs = sorted(catalog.layout.run_dir(features_run_id).glob("model_*"))
+    total, dtype, k = 0, "", 0
+    for d in dirs:
+        for name in ("features.npy", "row_scale.npy", "q.npy"):
+            if (d / name).exists():
+                total += (d / name).stat().st_size
+        if (d / "features.npy").exists():
+            arr = np.load(d / "features.npy", mmap_mode="r")
+            dtype, k = str(arr.dtype), int(arr.shape[1])
+    return {
+        "run_id": features_run_id,
+        "pool_id": run["pool_id"],
+        "members": len(dirs),
+        "k": k,
+        "dtype": dtype,
+        "bytes": total,
+        "bytes_per_doc": total / max(n_docs, 1),
+    }

@@ -178,6 +178,22 @@ def test_float16_feature_store_scores_like_float32(scored):
     assert spearman(a, b) > 0.999 and np.abs(a - b).max() < 1e-2 * np.abs(b).max()
 
 
+def test_workspace_info_reports_feature_bytes_per_document(scored, capsys):
+    from dsdm_engine.cli import main
+    from dsdm_engine.stages.features import feature_storage
+
+    cat, _, features, _ = scored
+    s = feature_storage(cat, features)
+    n_docs = len(cat.doc_ids("p"))
+    assert s["members"] == 2 and s["dtype"] == "float16"
+    header = 128  # each .npy file's header
+    per_member = n_docs * (2 * s["k"] + 4 + 4) + 3 * header  # float16 Φ, row scale, Q
+    assert abs(s["bytes"] - 2 * per_member) <= 2 * 3 * 64  # headers may be 64 or 128 bytes
+    assert main(["--workspace", str(cat.workspace.root), "workspace", "info"]) == 0
+    out = capsys.readouterr().out
+    assert f"{features}  pool p: 2 members x k={s['k']} float16" in out and "bytes/doc" in out
+
+
 def test_a_pool_changed_after_training_is_refused(scored, tmp_path):
     """Runs last in this module: it appends to the shared pool."""
     cat, proxies, _, _ = scored
