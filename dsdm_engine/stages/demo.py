@@ -200,22 +200,31 @@ def _map(catalog: Catalog, seed: int) -> None:
     )
 
 
+def fitting_budgets(catalog: Catalog, selections: list[str], wanted: tuple[int, ...]) -> list[int]:
+    """The wanted budgets every selection can fill (a selection of k short documents may hold
+    fewer tokens than asked); when none fits, half and 90% of the smallest selection."""
+    sizes = [catalog.get_selection(s)["params"].get("n_tokens_selected") for s in selections]
+    known = [int(n) for n in sizes if n]
+    cap = int(0.9 * min(known)) if known else max(wanted)
+    return [b for b in wanted if b <= cap] or [max(1, cap // 2), max(1, cap)]
+
+
 def _evaluation(catalog: Catalog, plan: DemoPlan, device: str) -> None:
     """A quick `dsdm evaluate` of every target's selections: one seed, the plan's budgets."""
     from dsdm_engine.evaluation.harness import EvalRecipe, evaluate_selections
 
     sels = catalog.list_selections(POOL)
-    budgets = list(plan.evaluation_budgets)
     recipe = EvalRecipe(max_heldout=128, device=device)
     for target in TARGETS:
         task_id = catalog.get_target_task(target)["task_id"]
         mine = sels[sels["task_id"] == task_id]
         rand = mine[mine["method"] == "random"]["selection_id"].tolist()
         rest = mine[~mine["method"].isin(["random", "semdedup"])]["selection_id"].tolist()
+        budgets = fitting_budgets(catalog, rest, plan.evaluation_budgets)
 
-        def stage(p: Callable[..., None], t: str = target, r=rand, o=rest) -> None:
-            evaluate_selections(catalog, r, [t], [*budgets, 2 * budgets[-1]], [0], recipe, p)
-            evaluate_selections(catalog, o, [t], budgets, [0], recipe, p)
+        def stage(p: Callable[..., None], t: str = target, r=rand, o=rest, b=budgets) -> None:
+            evaluate_selections(catalog, r, [t], [*b, 2 * b[-1]], [0], recipe, p)
+            evaluate_selections(catalog, o, [t], b, [0], recipe, p)
 
         run_job(catalog, "evaluate", {"demo": plan.size, "target": target}, stage, echo=True)
 

@@ -60,3 +60,15 @@ def test_demo_then_target_list_planted_evaluate_validate(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     lambada = next(line for line in lines if line.strip().startswith("lambada at 256 tokens"))
     assert "dsdm" in lambada and "random" in lambada
+
+
+def test_the_quick_evaluation_budgets_fit_every_selection():
+    from dsdm_engine.stages.demo import fitting_budgets
+
+    class Stub:  # selections of 30,356 and 600,000 tokens (DSIR on cs_algorithms picks short ones)
+        def get_selection(self, sid):
+            return {"params": {"n_tokens_selected": {"a": 30_356, "b": 600_000}[sid]}}
+
+    assert fitting_budgets(Stub(), ["b"], (16_384, 32_768)) == [16_384, 32_768]
+    assert fitting_budgets(Stub(), ["a", "b"], (16_384, 32_768)) == [16_384]
+    assert fitting_budgets(Stub(), ["a"], (65_536,)) == [13_660, 27_320]
