@@ -42,12 +42,16 @@ else:
     table["selection-split LDS"] = sel["aggregate_lds"].reindex(table.index)
     table["per-example LDS"] = sel["per_example_lds"].reindex(table.index)
     st.dataframe(table.reset_index(), hide_index=True)
-    if not noise.empty:
+    if not noise.empty and noise["seed_sd"].notna().any():
         st.markdown("**Noise floor**: how much a subset model's outcome moves with its seed alone")
         st.dataframe(noise[["split", "seed_sd", "subset_sd", "noise_ratio"]], hide_index=True)
         st.caption(
             "A ratio near 1 means seed noise is as large as the spread between subsets: no "
             "predictor can show much there."
+        )
+    else:
+        st.caption(
+            "This validation trained no extra-seed models (`--noise-seeds 0`): no noise floor."
         )
 
 st.subheader("Held-out loss against budget")

@@ -24,9 +24,13 @@ if tasks:
         {t: query("queries.latest_validation", t)[0] for t in tasks},
         {t: query("queries.evaluation_results", t) for t in tasks},
     )
-    summary["open"] = [f"/evidence?target={t}" for t in tasks]
-    summary["map"] = [f"/map?target={t}" for t in tasks]
-    summary["inspect"] = [f"/inspect?target={t}" for t in tasks]
+    links = {
+        "open": [f"/evidence?target={t}" for t in tasks],
+        "map": [f"/map?target={t}" for t in tasks],
+        "inspect": [f"/inspect?target={t}" for t in tasks],
+    }
+    for i, (col, values) in enumerate(links.items(), start=1):  # right after the target
+        summary.insert(i, col, values)
     link = st.column_config.LinkColumn
     st.dataframe(
         summary,
