@@ -147,8 +147,8 @@ def summarise(res: pd.DataFrame, default_runs: dict[str, str], cat: Catalog) -> 
             "similarity_heldout_aggregate_lds": {
                 str(row["predictor"]): float(row["aggregate_lds"]) for _, row in sim.iterrows()
             },
-            # No peer estimator runs in this environment yet (bergson's EK-FAC / TrackStar on
-            # the same subsets is issue 17, item 4): recorded as missing, never guessed.
+            # the peer (bench/peer.py: bergson on the same pool, proxies and subset models)
+            # is filled in by main() from --peer; missing stays None, never guessed
             "peer_heldout_aggregate_lds": None,
         }
     return out
@@ -192,6 +192,7 @@ def main() -> None:
     ap.add_argument("--alpha", type=float, default=ValidateConfig().alpha)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="16 subsets, no seed re-featurisation")
+    ap.add_argument("--peer", help="bench/peer.py's JSON (same subsets): the peer's LDS per target")
     args = ap.parse_args()
     t0 = time.monotonic()
     cat = ensure_workspace(Path(args.workspace), args.size)
@@ -211,8 +212,16 @@ def main() -> None:
         "validation_run": run_id,
         "default": {"lambda_rel": str(VARIANTS[0][0]), "normalize": VARIANTS[0][1]},
         "targets": summarise(res, default_runs, cat),
+        "peer": None,
         "planted_auroc": planted_auroc(cat, default_runs),
     }
+    if args.peer:
+        peer = json.loads(Path(args.peer).read_text())
+        if peer.get("n_subsets", n) != n:
+            raise SystemExit(f"--peer {args.peer} used {peer['n_subsets']} subsets, not {n}")
+        report["peer"] = peer.get("peer")
+        for t, row in report["targets"].items():
+            row["peer_heldout_aggregate_lds"] = peer["peer_heldout_aggregate_lds"].get(t)
     report["planted_effect"] = planted_effects(cat, proxies, cfg)
     report["harmful_label_auroc"] = harmful_found(report["planted_auroc"], report["planted_effect"])
     aucs = [v["token_wasting"] for v in report["planted_auroc"].values()]
