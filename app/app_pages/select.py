@@ -26,8 +26,9 @@ tasks = list(query("catalog.list_target_tasks")["task_id"])
 c1, c2 = st.columns(2)
 with c1:
     pool = pick("Pool", pools, "pool")
-with c2:
-    method = pick("Method", available_selectors(), "method")
+with c2:  # DsDm first: what the page is for, and previewed live
+    methods = ["dsdm", *(m for m in available_selectors() if m != "dsdm")]
+    method = pick("Method", methods, "method")
 
 weights: dict[str, float] = {}
 if method != "random" and method != "semdedup":

@@ -96,3 +96,9 @@ def test_a_recipe_with_flags_is_refused(tiny_workspace: Catalog, tmp_path: Path,
     assert "drop --k" in capsys.readouterr().err
     assert main(["--workspace", ws, "select", "--pool", "tiny"]) == 2
     assert "give --method and --pool" in capsys.readouterr().err
+
+
+def test_the_page_opens_on_dsdm_with_a_live_preview(tiny_workspace: Catalog):
+    at = open_page("select")  # from the sidebar: no method in the URL
+    assert json.loads(at.code[0].value)["method"] == "dsdm"
+    assert {m.label for m in at.metric} >= {"documents", "tokens"}
