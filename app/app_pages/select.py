@@ -83,28 +83,26 @@ recipe = make_recipe(
 text = json.dumps(recipe, indent=1)
 
 
-@st.cache_data(ttl=60, max_entries=32, show_spinner="previewing…")
-def _preview(recipe_json: str, root: str):  # root: one cache per workspace
-    recipe, parsed = parse_recipe(json.loads(recipe_json))
-    return preview_recipe(catalog(), recipe, parsed)
-
-
 @st.cache_data(ttl=300, max_entries=4, show_spinner=False)
-def _pool_columns(root: str, pool_id: str, content_hash: str):  # hash: a grown pool re-reads
-    view = pool_view(catalog(), pool_id, texts=False)
-    return list(view.ids), list(view.sources), view.n_tokens
+def _pool_view(root: str, pool_id: str, content_hash: str):  # hash: a grown pool re-reads
+    return pool_view(catalog(), pool_id, texts=False)
+
+
+@st.cache_data(ttl=60, max_entries=32, show_spinner="previewing…")
+def _preview(recipe_json: str, root: str, content_hash: str):  # one cache per workspace/pool
+    recipe, parsed = parse_recipe(json.loads(recipe_json))
+    view = _pool_view(root, recipe["pool"], content_hash) if recipe["method"] in FAST else None
+    return preview_recipe(catalog(), recipe, parsed, view=view)
 
 
 st.subheader("Preview")
 go = method in FAST or st.button("Preview (scores the pool with this method)")
 if go:
     with user_errors():
-        sel = _preview(text, str(catalog().workspace.root))
-        pool_row = query("catalog.get_pool", pool)
-        ids, srcs, toks = _pool_columns(
-            str(catalog().workspace.root), pool, pool_row["content_hash"]
-        )
-        comp = metrics.composition(sel, ids, srcs, toks)
+        root, chash = str(catalog().workspace.root), query("catalog.get_pool", pool)["content_hash"]
+        sel = _preview(text, root, chash)
+        view = _pool_view(root, pool, chash)
+        comp = metrics.composition(sel, view.ids, view.sources, view.n_tokens)
         m1, m2, m3 = st.columns(3)
         m1.metric("documents", f"{len(sel.ids):,}")
         m2.metric("tokens", f"{int(comp['n_tokens'].sum()):,}")

@@ -127,18 +127,28 @@ def run_recipe(catalog: Catalog, recipe: dict[str, Any], rule: Any) -> str:
     )
 
 
-def preview_recipe(catalog: Catalog, recipe: dict[str, Any], rule: Any) -> Any:
+def preview_recipe(catalog: Catalog, recipe: dict[str, Any], rule: Any, view: Any = None) -> Any:
     """The `Selection` a recipe would make, computed and not stored (the Select page's live
-    preview). Score-based methods skip loading the pool's texts."""
-    from dsdm_engine.stages.selection import check_selection, compute_selection, selection_request
+    preview). Score-based methods skip loading the pool's texts and read the pool once (or use
+    `view`, the caller's `pool_view(texts=False)`)."""
+    from dsdm_engine.stages.selection import (
+        check_selection,
+        compute_selection,
+        pool_view,
+        selection_request,
+    )
 
     mix = recipe["mix"] or None
     method, pool, target = recipe["method"], recipe["pool"], recipe["target"]
-    rule = check_selection(catalog, method, pool, target, rule, mix, recipe["options"])
+    fast = method in ("dsdm", "random")
+    if fast and view is None:
+        view = pool_view(catalog, pool, texts=False)
+    rule = check_selection(catalog, method, pool, target, rule, mix, recipe["options"], view=view)
     request = selection_request(
         catalog, method, target, rule, recipe["seed"], recipe["options"], mix
     )
-    return compute_selection(catalog, pool, request, rule, texts=method not in ("dsdm", "random"))
+    return compute_selection(catalog, pool, request, rule, texts=not fast,
+                             view=view if fast else None)  # fmt: skip
 
 
 __all__ = ["RECIPE_VERSION", "load_recipe", "make_recipe", "parse_recipe", "preview_recipe",

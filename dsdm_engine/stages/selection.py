@@ -65,9 +65,11 @@ def check_selection(
     rule: Any = None,
     mix: dict[str, float] | None = None,
     options: dict[str, Any] | None = None,
+    view: Any = None,
 ) -> Any:
     """Every check that can fail before any scoring, cheapest first; returns the effective rule
-    (the pool's exclusion list merged in). The app calls it before launching a selection job."""
+    (the pool's exclusion list merged in). The app calls it before launching a selection job.
+    `view`: the pool's `pool_view(texts=False)` when the caller has it already."""
     from dsdm_engine.selectors import SelectionRule, check_rule
 
     cls = _selector_class(method)
@@ -86,7 +88,7 @@ def check_selection(
     if excluded:
         rule = replace(rule, exclude=tuple(sorted(set(rule.exclude) | set(excluded))))
     try:
-        check_rule(pool_view(catalog, pool_id, texts=False), rule)
+        check_rule(view if view is not None else pool_view(catalog, pool_id, texts=False), rule)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     return rule
@@ -135,14 +137,19 @@ def selection_request(
 
 
 def compute_selection(
-    catalog: Catalog, pool_id: str, request: dict[str, Any], rule: Any, texts: bool = True
+    catalog: Catalog,
+    pool_id: str,
+    request: dict[str, Any],
+    rule: Any,
+    texts: bool = True,
+    view: Any = None,
 ) -> Any:
     """The `Selection` a checked request makes (nothing stored): what `run_selection` saves
     and what the Select page previews. An empty selection is an error naming the rule."""
     from dsdm_engine.selectors.base import CatalogInputs
 
     method, task_id, mix = request["method"], request["task_id"], request["mix"]
-    pool = pool_view(catalog, pool_id, texts=texts)
+    pool = view if view is not None else pool_view(catalog, pool_id, texts=texts)
     examples = catalog.target_examples(task_id, "selection") if task_id else []
     target = [e.prompt + e.completion for e in examples]
     inputs = CatalogInputs(
