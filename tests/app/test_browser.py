@@ -61,23 +61,29 @@ def wait_until_serving(proc: subprocess.Popen, url: str, log: Path, ready=lambda
         time.sleep(0.2)
 
 
+@contextmanager
+def serving(cat: Catalog, tmp_path: Path, first_port: int) -> Iterator[str]:
+    """The app served for `cat` on a free loopback port (log in tmp_path); yields its URL."""
+    port = free_port("127.0.0.1", first_port)
+    with open(tmp_path / "server.log", "wb") as log:
+        proc = subprocess.Popen(
+            server_command("127.0.0.1", port), env=server_env(cat.workspace.root),
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_serving(proc, url, tmp_path / "server.log")
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Catalog]]:
     cat = build_tiny_workspace(tmp_path / "ws")
-    port = free_port("127.0.0.1", 8600)
-    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        server_command("127.0.0.1", port), env=server_env(cat.workspace.root),
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    wait_until_serving(proc, url, tmp_path / "server.log")
-    try:
+    with serving(cat, tmp_path, 8600) as url:
         yield url, cat
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 def open_page(page, url: str, heading: str) -> None:
@@ -355,15 +361,7 @@ def test_real_scores_map_region_excluded_then_select_recipe_and_export(tmp_path:
     from dsdm_engine.cli import main
 
     cat = build_scored_workspace(tmp_path / "ws")
-    port = free_port("127.0.0.1", 8650)
-    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        server_command("127.0.0.1", port), env=server_env(cat.workspace.root),
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(proc, url, tmp_path / "server.log")
+    with serving(cat, tmp_path, 8650) as url:
         with chromium_page(tmp_path) as page:
             open_page(page, f"{url}/map?pool=real&target=cook@v1", "Pool map")
             box_select(page, page.locator(".js-plotly-plot .nsewdrag").first)
@@ -389,10 +387,6 @@ def test_real_scores_map_region_excluded_then_select_recipe_and_export(tmp_path:
             expect(page.get_by_text("Selection browser-pick")).to_be_visible()
             page.get_by_role("button", name="Export", exact=True).click()
             expect(page.get_by_text("Wrote 10 rows")).to_be_visible()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
     excluded = set(cat.exclusions("real"))
     assert 0 < len(excluded) < 150
     [manifest_path] = Path(cat.workspace.exports).glob("browser-pick-*/manifest.json")
