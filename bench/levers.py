@@ -11,10 +11,14 @@ retrained), so the held-out aggregate LDS of every row is comparable, CI and all
 - `output=logprob`: features of the mean completion log-prob (the quantity LDS measures)
   instead of TRAK's margin, features re-computed;
 - `kfac…`: K-FAC whitening folded into the projection (`--precondition kfac|kfac-body` at a
-  `--damping`), features re-computed.
+  `--damping`), features re-computed;
+- `proxies preset=…,token_budget=…`: other proxies (the demo's recipe with those fields
+  changed, e.g. a larger preset or more training tokens), trained and featurised at the
+  defaults; their training and featurisation seconds are reported beside the LDS.
 
     python bench/levers.py --workspace dsdm_workspace --out bench/out/levers.json \
-        --proj-dims 1024 8192 --proj-seeds 2 --lambdas 1 100 --kfac kfac-body:1 kfac:10
+        --proj-dims 1024 8192 --proj-seeds 2 --lambdas 1 100 --kfac kfac-body:1 kfac:10 \\
+        --proxies preset=small,token_budget=750000 token_budget=6000000
 
 Prints a table (lever × target: held-out aggregate LDS [95% CI]) and writes JSON.
 """
@@ -34,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from validate import TARGETS, demo_proxies, log  # noqa: E402  (bench/validate.py)
+from validate import TARGETS, demo_proxies, log, printer  # noqa: E402  (bench/validate.py)
 
 from data_catalog.catalog import Catalog  # noqa: E402
 from dsdm_engine import stages  # noqa: E402
@@ -60,6 +64,10 @@ def main() -> None:
     ap.add_argument(
         "--kfac", nargs="*", default=[], help="PRECONDITION:DAMPING, e.g. kfac-body:1 kfac:0.1"
     )
+    ap.add_argument(
+        "--proxies", nargs="*", default=[], metavar="FIELD=VALUE,…",
+        help="other proxies: the demo's recipe with these fields changed",
+    )  # fmt: skip
     args = ap.parse_args()
     t0 = time.monotonic()
     cat = Catalog.open(args.workspace)
@@ -94,6 +102,24 @@ def main() -> None:
         fc = stages.FeatureConfig(precondition=kind, damping=float(damping))
         run = stages.featurize(cat, proxies, fc)
         levers[f"{kind} d={damping}"] = {t: scores_of(cat, run, t, lam0) for t in TARGETS}
+    costs: dict[str, dict[str, float]] = {}
+    demo = demo_proxies(cat)
+    for spec in args.proxies:
+        recipe = {k: v for k, v in demo.config.items() if k not in ("pool_id", "pool_hash")}
+        for item in spec.split(","):
+            key, value = item.split("=")
+            recipe[key] = value if key in ("preset", "device") else json.loads(value)
+        log(f"training proxies with {spec}")
+        t_train = time.monotonic()
+        run = stages.train_proxies(cat, demo.config["pool_id"], stages.ProxyConfig.make(
+            recipe.pop("n_models"), **recipe), printer("proxies"))  # fmt: skip
+        t_feat = time.monotonic()
+        feats = stages.featurize(cat, run, base, printer("featurize"))
+        levers[f"proxies {spec}"] = {t: scores_of(cat, feats, t, lam0) for t in TARGETS}
+        costs[f"proxies {spec}"] = {
+            "train_s": t_feat - t_train, "featurize_s": time.monotonic() - t_feat,
+            "proxies_run_id": run,
+        }  # fmt: skip
     for lam in args.lambdas:
         levers[f"λ={lam:g}·tr/k"] = {t: scores_of(cat, default, t, lam) for t in TARGETS}
     preds = [Predictor(name, tasks[t], s) for name, per in levers.items() for t, s in per.items()]
@@ -107,7 +133,7 @@ def main() -> None:
         }
         for name in levers
     }
-    report = {"n_subsets": args.subsets, "heldout_aggregate_lds": rows,
+    report = {"n_subsets": args.subsets, "heldout_aggregate_lds": rows, "costs": costs,
               "seconds": time.monotonic() - t0}  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
