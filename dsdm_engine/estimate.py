@@ -41,6 +41,7 @@ def estimate_featurize(
     vocab_size: int = 4096,
     device: str = "cpu",
     store: str = "float16",
+    n_params: int | None = None,
 ) -> dict[str, Any]:
     """Rough time, feature-file size and peak memory of featurising a pool, before running it.
 
@@ -48,6 +49,7 @@ def estimate_featurize(
     Features are stored as `store` (float16 rows with a float32 scale, or float32) plus a float32
     Q, n_chunks rows per ensemble member, memmapped on disk (`featurize/store.py`); peak
     memory is one batch plus the model and a k × k Gram matrix, independent of the pool size.
+    `n_params` (an imported model's) replaces the preset's parameter count.
     Time scales the CPU measurement by tokens × parameters (÷ 40 on a GPU); treat it as an
     order of magnitude.
     """
@@ -56,7 +58,7 @@ def estimate_featurize(
     if (n_tokens or 0) < 0 or (n_docs or 0) < 0 or n_models < 1 or k < 1 or seq_len < 1:
         raise ValueError("counts must be ≥ 0 and n_models, k, seq_len ≥ 1")
     n_chunks = -(-int(n_tokens) // seq_len) if n_tokens is not None else int(n_docs or 0)
-    n_params = preset_params(preset, vocab_size, seq_len)
+    n_params = n_params or preset_params(preset, vocab_size, seq_len)  # given: imported model
     per_row = k * (2 if store == "float16" else 4) + (8 if store == "float16" else 4)  # Φ, Q
     seconds = n_chunks * seq_len * n_params * n_models / _CPU_TOKEN_PARAMS_PER_S
     if device not in ("cpu", "auto"):

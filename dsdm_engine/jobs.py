@@ -30,6 +30,16 @@ T = TypeVar("T")
 HEARTBEAT_S = 10.0
 
 
+_open_line = [False]  # a progress line is on the terminal without its newline
+
+
+def end_progress_line() -> None:
+    """End an unfinished progress line, so a message printed next starts on its own line."""
+    if _open_line[0]:
+        sys.stderr.write("\n")
+        _open_line[0] = False
+
+
 class JobProgress:
     """The one callback a stage reports through; persists throttled updates, checks cancel."""
 
@@ -61,6 +71,7 @@ class JobProgress:
             pct = f"{100 * done / total:5.1f}%" if total else "     "
             eta_s = f"ETA {eta:6.0f}s" if eta is not None else "ETA      ?"
             sys.stderr.write(f"\r{pct} {done}/{total} {rate:,.1f}/s {eta_s} {message[:40]:<40}")
+            _open_line[0] = not final
             if final:
                 sys.stderr.write("\n")
             sys.stderr.flush()

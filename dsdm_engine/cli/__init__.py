@@ -20,6 +20,7 @@ from data_catalog.errors import DsdmError, InputError
 from data_catalog.workspace import resolve_workspace_path
 from dsdm_engine.cli.common import print_df
 from dsdm_engine.cli.options import finite_float, nonnegative_int, positive_int, seed_int
+from dsdm_engine.jobs import end_progress_line
 from dsdm_engine.progress import Cancelled, Terminated
 
 Handler = Callable[[argparse.Namespace], int]
@@ -347,6 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_workspace_exists(args)
         return int(args.func(args) or 0)
     except DsdmError as exc:
+        end_progress_line()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Terminated as exc:
@@ -360,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug, not a user error: one line, the traceback in a log file
         log = crash_log(getattr(args, "workspace", None), exc)
         head = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        end_progress_line()
         print(f"error: internal error ({head}); the traceback is in {log}", file=sys.stderr)
         return 1
 

@@ -76,6 +76,18 @@ def cmd_proxy_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_proxy_import(args: argparse.Namespace) -> int:
+    from dsdm_engine.stages.proxies import import_model
+
+    run_id = _job(
+        args,
+        "proxy_import",
+        lambda cat, p: import_model(cat, args.pool, args.path, args.seq_len, p),
+    )
+    print(f"imported {args.path} as the proxies of pool {args.pool}: {run_id}")
+    return 0
+
+
 def _estimate(cat: Catalog, args: argparse.Namespace, run: dict[str, Any]) -> dict[str, Any]:
     """The cost estimate of featurising `run`'s pool with these flags."""
     from dsdm_engine.estimate import estimate_featurize
@@ -89,14 +101,20 @@ def _estimate(cat: Catalog, args: argparse.Namespace, run: dict[str, Any]) -> di
     from dsdm_engine.stages.config import n_members
 
     cfg = run["config"]
+    n_params = None
+    if "imported" in cfg:
+        from dsdm_engine.compute.imported import count_params
+
+        n_params = count_params(cfg["imported"]["path"]) or None
     return estimate_featurize(
         n_docs=int(pool["n_docs"]),
         k=args.proj_dim,
         n_models=n_members(cfg),
-        preset=cfg["preset"],
+        preset=cfg.get("preset", "small"),
         seq_len=int(cfg["seq_len"]),
         device=device,
         store=args.store,
+        n_params=n_params,
     )
 
 
@@ -364,6 +382,20 @@ def register_engine_commands(sub: Any) -> None:
     add_config_args(t, TrainConfig)
     add_executor_args(t, "proxies")
     t.set_defaults(func=cmd_proxy_train)
+    i = p.add_parser(
+        "import",
+        help="use your own pretrained model (a local Hugging Face folder) as the pool's proxy",
+        description="Records a local Hugging Face causal-LM folder (config.json, weights, "
+        "tokenizer.json) as the pool's current proxies, never copied and never downloaded, and "
+        "tokenises the pool with its tokenizer; `dsdm featurize --pool P` then uses it.",
+    )
+    i.add_argument("path", help="local model folder (save_pretrained output)")
+    i.add_argument("--pool", required=True)
+    i.add_argument(
+        "--seq-len", type=positive_int, help="tokens per featurised row (default: 128, or the "
+        "model's context if shorter)",
+    )  # fmt: skip
+    i.set_defaults(func=cmd_proxy_import)
 
     f = sub.add_parser("featurize", help="projected-gradient features of every pool document")
     f.add_argument("--pool", help="pool (uses its latest proxies)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field, replace
 
 from data_catalog.errors import InputError
@@ -90,6 +91,7 @@ _LATER_FEATURE_FIELDS = {
     "damping": 1.0,
     "kfac_windows": 256,
     "store": "float16",
+    "layers": "all",
 }
 PRECONDITIONERS = ("none", "kfac", "kfac-body")
 
@@ -150,8 +152,15 @@ class FeatureConfig:
         metadata={"help": "feature storage on disk: float16 (row-scaled, half the bytes) | "
                   "float32", "choices": ("float16", "float32")},
     )  # fmt: skip
+    layers: str = field(
+        default="all",
+        metadata={"help": "layers projected: all | blocks (attention and MLP projections, no LM "
+                  "head) | last:N (the last N blocks)"},
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
+        if not re.fullmatch(r"all|blocks|last:[1-9][0-9]*", self.layers):
+            raise InputError(f"unknown --layers {self.layers!r}; known: all, blocks, last:N")
         if self.precondition not in PRECONDITIONERS:
             known = ", ".join(PRECONDITIONERS)
             raise InputError(f"unknown --precondition {self.precondition!r}; known: {known}")

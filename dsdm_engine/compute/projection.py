@@ -42,15 +42,48 @@ class LayerSpec:
         return self.k_in * self.k_out
 
 
-def find_layers(model: nn.Module) -> list[tuple[str, str, nn.Module]]:
-    """Every Conv1D / nn.Linear module in forward order: (name, kind, module)."""
+def find_layers(model: nn.Module, layers: str = "all") -> list[tuple[str, str, nn.Module]]:
+    """The Conv1D / nn.Linear modules to project, in forward order: (name, kind, module).
+
+    `layers`: ``all``; ``blocks`` (the attention and MLP projections of the transformer blocks,
+    without the LM head); ``last:N`` (those of the last N blocks)."""
     out = []
     for name, mod in model.named_modules():
         if isinstance(mod, Conv1D):
             out.append((name, "conv1d", mod))
         elif isinstance(mod, nn.Linear):
             out.append((name, "linear", mod))
-    return out
+    if layers == "all":
+        return out
+    blocks, n_blocks = block_index(model, [n for n, _, _ in out])
+    first = 0
+    if layers.startswith("last:"):
+        first = n_blocks - int(layers.split(":", 1)[1])
+    elif layers != "blocks":
+        raise ValueError(f"unknown layer choice {layers!r}; known: all, blocks, last:N")
+    chosen = [entry for entry in out if blocks.get(entry[0], -1) >= max(first, 0)]
+    if not chosen:
+        raise ValueError(f"--layers {layers}: the model has no projections in its blocks")
+    return chosen
+
+
+def block_index(model: nn.Module, names: list[str]) -> tuple[dict[str, int], int]:
+    """Which transformer block each named layer belongs to, and the number of blocks.
+
+    The blocks are the `nn.ModuleList` holding the most of `names` (GPT-2's ``transformer.h``,
+    Llama's ``model.layers``); layers outside it (the LM head) get no entry."""
+    lists = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.ModuleList) and n]
+    best, best_count = None, 0
+    for lname, mods in lists:
+        count = sum(1 for n in names if n.startswith(lname + "."))
+        if count > best_count:
+            best, best_count = (lname, len(mods)), count
+    if best is None:
+        raise ValueError("cannot find the model's transformer blocks (no nn.ModuleList of layers)")
+    lname, n_blocks = best
+    prefix = lname + "."
+    found = {n: int(n[len(prefix) :].split(".", 1)[0]) for n in names if n.startswith(prefix)}
+    return found, n_blocks
 
 
 def allocate_dims(k: int, n_layers: int) -> list[tuple[int, int]]:
@@ -80,9 +113,9 @@ def allocate_dims(k: int, n_layers: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in dims]
 
 
-def layer_specs(model: nn.Module, k: int) -> list[LayerSpec]:
+def layer_specs(model: nn.Module, k: int, layers: str = "all") -> list[LayerSpec]:
     """The projected layers of `model` with their share of the k feature dimensions."""
-    found = find_layers(model)
+    found = find_layers(model, layers)
     canonical = {id(p): n for n, p in model.named_parameters()}
     embeddings = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Embedding)]
     specs = []
@@ -126,9 +159,11 @@ class KroneckerProjection:
             self.r_out.append(r_out.to(device))
 
     @classmethod
-    def for_model(cls, model: nn.Module, k: int, seed: int) -> KroneckerProjection:
+    def for_model(
+        cls, model: nn.Module, k: int, seed: int, layers: str = "all"
+    ) -> KroneckerProjection:
         device = next(model.parameters()).device
-        return cls(layer_specs(model, k), seed, device)
+        return cls(layer_specs(model, k, layers), seed, device)
 
     @property
     def k(self) -> int:

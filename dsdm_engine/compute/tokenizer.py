@@ -6,11 +6,14 @@
   loss (the leading separator lets the first completion token be scored with an empty prompt).
 
 A vocabulary trained on the pool (a config value, default 4096) keeps tiny proxies fast: the LM
-head is the largest layer of a small GPT-2.
+head is the largest layer of a small GPT-2. An imported model brings its own tokenizer
+(`ModelTokenizer`): its ``tokenizer.json``, no special tokens added on encoding, and its own BOS
+(or EOS) in the separator's place.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,7 @@ from data_catalog import atomic
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"
 TOKENIZER_FILE = "tokenizer.json"
+SPECIAL_FILE = "special_tokens.json"  # an imported model's separator and pad ids
 
 
 def train_tokenizer(
@@ -54,8 +58,48 @@ def save_tokenizer(tok: Tokenizer, out_dir: str | Path) -> Path:
     return path
 
 
-def load_tokenizer(out_dir: str | Path) -> Tokenizer:
-    return Tokenizer.from_file(str(Path(out_dir) / TOKENIZER_FILE))
+class ModelTokenizer:
+    """An imported model's tokenizer with the interface the token stages use: its separator
+    and pad ids stand for ``EOS`` and ``PAD``, and encoding adds no special tokens (the stages
+    place the separator themselves, as for the pool's own tokenizer)."""
+
+    def __init__(self, tok: Tokenizer, sep: int, pad: int) -> None:
+        self.tok, self.sep, self.pad = tok, sep, pad
+
+    def encode_batch(self, texts: list[str]) -> list:
+        return self.tok.encode_batch(texts, add_special_tokens=False)
+
+    def encode(self, text: str):
+        return self.tok.encode(text, add_special_tokens=False)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tok.decode(ids)
+
+    def token_to_id(self, token: str) -> int | None:
+        return {EOS: self.sep, PAD: self.pad}.get(token, self.tok.token_to_id(token))
+
+    def get_vocab_size(self) -> int:
+        return self.tok.get_vocab_size()
+
+
+def install_model_tokenizer(model_dir: str | Path, out_dir: str | Path, sep: int, pad: int) -> Path:
+    """Copy an imported model's ``tokenizer.json`` (a few MB) and its special ids into `out_dir`,
+    so the pool's token arrays and their tokenizer stay together in the workspace."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(out / SPECIAL_FILE, json.dumps({"sep": sep, "pad": pad}))
+    atomic.write_bytes(out / TOKENIZER_FILE, (Path(model_dir) / TOKENIZER_FILE).read_bytes())
+    return out
+
+
+def load_tokenizer(out_dir: str | Path) -> Tokenizer | ModelTokenizer:
+    """The tokenizer saved in `out_dir`: the pool's own, or an imported model's."""
+    tok = Tokenizer.from_file(str(Path(out_dir) / TOKENIZER_FILE))
+    special = Path(out_dir) / SPECIAL_FILE
+    if special.exists():
+        ids = json.loads(special.read_text())
+        return ModelTokenizer(tok, int(ids["sep"]), int(ids["pad"]))
+    return tok
 
 
 def special_id(tok: Tokenizer, token: str) -> int:

@@ -20,8 +20,13 @@ from data_catalog.diskfull import disk_full_guard
 from data_catalog.errors import InputError
 from dsdm_engine.compute.configs import FeatureConfig
 from dsdm_engine.progress import ProgressCallback, no_progress
-from dsdm_engine.stages.proxies import check_pool_unchanged, ensemble_dirs
-from dsdm_engine.stages.tokens import document_tokens, prepare_tokens
+from dsdm_engine.stages.proxies import (
+    check_pool_unchanged,
+    ensemble_dirs,
+    load_member,
+    member_sha256,
+)
+from dsdm_engine.stages.tokens import document_tokens, run_tokens
 
 
 class PaddedDocs:
@@ -66,25 +71,25 @@ def featurize(
     from dsdm_engine.compute.featurize.shards import featurize_pool
     from dsdm_engine.compute.featurize.windows import document_windows, sum_windows
     from dsdm_engine.compute.models import configure_threads, resolve_device
-    from dsdm_engine.compute.training import checkpoint_sha256, load_proxy
 
     config = config or FeatureConfig()
     configure_threads()
     proxies = catalog.get_run(proxies_run_id)
     check_pool_unchanged(catalog, proxies)
     pcfg = proxies["config"]
+    imported = pcfg.get("imported")
     dirs = ensemble_dirs(catalog, proxies_run_id)
-    tokens = prepare_tokens(catalog, proxies["pool_id"], pcfg["vocab_size"], pcfg["seq_len"])
+    tokens = run_tokens(catalog, proxies)
     docs = np.load(tokens.docs_path, mmap_mode="r")  # (n_docs, seq_len) int32
     n_docs = docs.shape[0]
     owner = None
     if config.whole_docs:  # every window of every document; summed per document afterwards
-        flat, offsets = document_tokens(
-            catalog, proxies["pool_id"], pcfg["vocab_size"], pcfg["seq_len"]
-        )
+        flat, offsets = document_tokens(catalog, proxies["pool_id"],
+                                        int(pcfg.get("vocab_size") or 0), int(pcfg["seq_len"]),
+                                        model=imported)  # fmt: skip
         docs, owner = document_windows(flat, offsets, int(pcfg["seq_len"]))
     device = resolve_device(config.device)
-    models = [load_proxy(d, device=str(device))[0] for d in dirs]
+    models = [load_member(d, str(device), imported) for d in dirs]
     # the arrays' real width: near-square blocks per layer can sum to slightly less than asked
     actual = make_featurizer(models[0], config.for_proxy(0)).k
     frozen = {**config.as_dict(), "proxies_run_id": proxies_run_id, "proj_dim_actual": actual}
@@ -102,7 +107,7 @@ def featurize(
                 continue  # the per-document sums are done; the windows are gone
             whiten = kfac_whitening(model, fc, out, docs)
             feat = PaddedDocs(make_featurizer(model, fc, whiten))
-            meta = {"checkpoint_sha256": checkpoint_sha256(mdir), "config": fc.to_json()}
+            meta = {"checkpoint_sha256": member_sha256(mdir, imported), "config": fc.to_json()}
             shard_dir = out if owner is None else out / "windows"
 
             def report(done: int, tot: int, msg: str = "", m: int = m) -> None:
@@ -111,7 +116,7 @@ def featurize(
             if executor == "ray":
                 docs_ref = docs_ref if docs_ref is not None else _ray_put(docs, ray_address)
                 _featurize_on_ray(feat, docs, docs_ref, mdir, fc, out, shard_dir, meta, config,
-                                  report, str(device), ray_address)  # fmt: skip
+                                  report, str(device), ray_address, imported)  # fmt: skip
 
             phi, q = featurize_pool(
                 feat,
@@ -138,7 +143,7 @@ def _ray_put(docs: Any, address: str | None) -> Any:
 
 
 def _featurize_on_ray(feat, docs, docs_ref, mdir, fc, out, shard_dir, meta, config, report,
-                      device, address) -> None:  # fmt: skip
+                      device, address, imported=None) -> None:  # fmt: skip
     """This member's shards still to do, as Ray tasks (one shard each)."""
     from dsdm_engine.compute.featurize.shards import prepare_shards
     from dsdm_engine.executors import run_units
@@ -146,7 +151,8 @@ def _featurize_on_ray(feat, docs, docs_ref, mdir, fc, out, shard_dir, meta, conf
     todo = prepare_shards(feat, docs, shard_dir, config.shard_size, config.batch_size, meta)
     units = [
         {"member_dir": str(mdir), "config": fc.as_dict(), "kfac_dir": str(out),
-         "shard_dir": str(shard_dir), "index": i, "device": device, "docs": docs_ref}
+         "shard_dir": str(shard_dir), "index": i, "device": device, "docs": docs_ref,
+         "imported": imported}
         for i in todo
     ]  # fmt: skip
     n = len(docs)
@@ -162,7 +168,6 @@ def _featurize_shard(unit: dict[str, Any]) -> bool:
     from dsdm_engine.compute.featurize.registry import make_featurizer
     from dsdm_engine.compute.featurize.shards import run_shard
     from dsdm_engine.compute.models import configure_threads
-    from dsdm_engine.compute.training import load_proxy
 
     configure_threads()
     docs = unit["docs"]
@@ -171,7 +176,7 @@ def _featurize_shard(unit: dict[str, Any]) -> bool:
 
         docs = ray.get(docs)
     fc = FeatureConfig(**unit["config"])
-    model = load_proxy(unit["member_dir"], device=unit["device"])[0]
+    model = load_member(unit["member_dir"], unit["device"], unit.get("imported"))
     whiten = kfac_whitening(model, fc, Path(unit["kfac_dir"]))
     feat = PaddedDocs(make_featurizer(model, fc, whiten))
     return run_shard(feat, docs, Path(unit["shard_dir"]), unit["index"], fc.shard_size,
@@ -187,7 +192,7 @@ def kfac_whitening(model: Any, config: FeatureConfig, out: Any, windows: Any = N
     from dsdm_engine.compute.kfac import KfacFactors, estimate_factors, whitening
     from dsdm_engine.compute.projection import layer_specs
 
-    specs = layer_specs(model, config.proj_dim)
+    specs = layer_specs(model, config.proj_dim, config.layers)
     path = out / "kfac.npz"
     if path.exists():
         factors = KfacFactors.load(path)
@@ -214,7 +219,6 @@ def target_features(
     from dsdm_engine.compute.featurize.shards import featurize_targets
     from dsdm_engine.compute.models import configure_threads, resolve_device
     from dsdm_engine.compute.tokenizer import encode_targets, load_tokenizer
-    from dsdm_engine.compute.training import load_proxy
 
     configure_threads()
     fcfg = catalog.run(features_run_id).config
@@ -237,16 +241,14 @@ def target_features(
             feats.append(np.load(path))
             continue
         if arr is None:
-            tokens = prepare_tokens(
-                catalog, proxies["pool_id"], pcfg["vocab_size"], pcfg["seq_len"]
-            )
+            tokens = run_tokens(catalog, proxies)
             arr = encode_targets(
                 [e.prompt for e in examples],
                 [e.completion for e in examples],
                 load_tokenizer(tokens.tokenizer_dir),
                 pcfg["seq_len"],
             )
-        model, _, _ = load_proxy(mdir, device=str(device))
+        model = load_member(mdir, str(device), pcfg.get("imported"))
         fc = config.for_proxy(m)
         whiten = kfac_whitening(model, fc, catalog.layout.model_dir(features_run_id, m))
         f, _ = featurize_targets(

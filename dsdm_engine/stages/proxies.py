@@ -1,5 +1,6 @@
 """Stage 1: M proxy LMs, each trained from scratch on its own seeded α-subset of the pool's
-chunks; completed models are found by their markers and skipped on a rerun."""
+chunks (completed models are found by their markers and skipped on a rerun), or one imported
+model: the user's own pretrained checkpoint, recorded by path and checksums, never copied."""
 
 from __future__ import annotations
 
@@ -80,6 +81,70 @@ def _train_unit(unit: dict[str, Any]) -> str:
     return unit["out"]
 
 
+def import_model(
+    catalog: Catalog,
+    pool_id: str,
+    path: str | Path,
+    seq_len: int | None = None,
+    progress: ProgressCallback = no_progress,
+) -> str:
+    """Record a local Hugging Face model folder as the pool's proxies (one member) and tokenise
+    the pool with its tokenizer; returns the run id. The folder is checked and the model loaded
+    once before anything is stored, so a bad folder changes nothing. `seq_len` (tokens per
+    featurised row) defaults to 128, or the model's context if shorter."""
+    from dsdm_engine.compute.imported import inspect_model_dir, load_model
+
+    pool = catalog.get_pool(pool_id)
+    info = inspect_model_dir(path)
+    seq_len = seq_len or min(128, info.max_positions or 128)
+    if seq_len < 2 or (info.max_positions is not None and seq_len > info.max_positions):
+        raise InputError(
+            f"--seq-len {seq_len} must be between 2 and the model's {info.max_positions} positions"
+        )
+    progress(0, 2, f"loading {info.path}")
+    model = load_model(info.path)
+    vocab = model.get_input_embeddings().weight.shape[0]
+    del model
+    frozen = {"imported": info.as_dict(), "n_models": 1, "seq_len": seq_len,
+              "pool_id": pool_id, "pool_hash": pool["content_hash"]}  # fmt: skip
+    progress(1, 2, "tokenising the pool with the model's tokenizer")
+    tokens = prepare_tokens(catalog, pool_id, 0, seq_len, model=frozen["imported"])
+    top = int(np.load(tokens.docs_path, mmap_mode="r").max(initial=0))
+    if top >= vocab:
+        raise InputError(
+            f"{info.path}: tokenizer.json yields id {top}, beyond the model's {vocab} embeddings"
+        )
+    with catalog.begin_run("proxies", frozen, pool_id=pool_id) as run:
+        progress(2, 2, "imported")
+    return run.run_id
+
+
+def imported_model(catalog: Catalog, run_id: str) -> dict[str, Any] | None:
+    """An imported proxies run's `ModelInfo` dict (None for proxies trained here)."""
+    return catalog.run(run_id).config.get("imported")
+
+
+def load_member(member_dir: str | Path, device: str, imported: dict[str, Any] | None = None):
+    """One ensemble member's model in eval mode: our proxy folder, or the imported model
+    (checked against its weights' checksum at import)."""
+    if imported is not None:
+        from dsdm_engine.compute.imported import load_model
+
+        return load_model(member_dir, device, expected_sha256=imported["weights_sha256"])
+    from dsdm_engine.compute.training import load_proxy
+
+    return load_proxy(member_dir, device=device)[0]
+
+
+def member_sha256(member_dir: str | Path, imported: dict[str, Any] | None = None) -> str:
+    """The weights' fingerprint featurisations record."""
+    if imported is not None:
+        return str(imported["weights_sha256"])
+    from dsdm_engine.compute.training import checkpoint_sha256
+
+    return checkpoint_sha256(member_dir)
+
+
 def check_pool_unchanged(catalog: Catalog, proxies_run: dict[str, Any]) -> None:
     """Proxies, tokenizer and features belong to one pool content; refuse a pool changed since."""
     pool = catalog.get_pool(proxies_run["pool_id"])
@@ -91,8 +156,11 @@ def check_pool_unchanged(catalog: Catalog, proxies_run: dict[str, Any]) -> None:
 
 
 def model_dirs(catalog: Catalog, run_id: str) -> list[Path]:
-    """The completed proxy folders of a proxies run, in model order."""
-    n = int(catalog.run(run_id).config["n_models"])
+    """The completed proxy folders of a proxies run, in model order (imported: its folder)."""
+    config = catalog.run(run_id).config
+    if "imported" in config:
+        return [Path(config["imported"]["path"])]
+    n = int(config["n_models"])
     dirs = [catalog.layout.model_dir(run_id, m) for m in range(n)]
     missing = [d.name for d in dirs if not (d / "COMPLETE").exists()]
     if missing:

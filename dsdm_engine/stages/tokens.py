@@ -1,10 +1,12 @@
-"""Stage 0: the pool as token arrays (a tokenizer trained on the pool, packed chunks for
-training and one row per document for featurisation), cached under `artifacts/tokens/`."""
+"""Stage 0: the pool as token arrays (a tokenizer trained on the pool, or an imported model's
+own; packed chunks for training and one row per document for featurisation), cached under
+`artifacts/tokens/` per tokenizer, so two models' tokenisations of one pool coexist."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,11 +32,16 @@ def prepare_tokens(
     vocab_size: int,
     seq_len: int,
     progress: ProgressCallback = no_progress,
+    model: dict[str, Any] | None = None,
 ) -> TokenData:
-    """Train (or reuse) the pool's tokenizer and cache its chunk and per-document arrays."""
+    """Train (or reuse) the pool's tokenizer and cache its chunk and per-document arrays.
+
+    `model`: an imported model's `ModelInfo` dict; its own tokenizer is used instead (copied
+    into the workspace beside the arrays, keyed by its checksum; `vocab_size` is ignored)."""
     from dsdm_engine.compute.tokenizer import (
         EOS,
         encode_chunks,
+        install_model_tokenizer,
         load_tokenizer,
         special_id,
         train_tokenizer,
@@ -42,10 +49,15 @@ def prepare_tokens(
 
     pool = catalog.get_pool(pool_id)
     key = f"{pool_id}-{pool['content_hash'][:12]}-v{vocab_size}"
+    if model is not None:
+        key = f"{pool_id}-{pool['content_hash'][:12]}-t{model['tokenizer_sha256'][:12]}"
     tok_dir = catalog.layout.tokenizer_dir(key)
     arr_dir = catalog.layout.tokens_dir(key, seq_len)
     doc_ids = catalog.doc_ids(pool_id)
     if (tok_dir / "tokenizer.json").exists():
+        tok = load_tokenizer(tok_dir)
+    elif model is not None:
+        install_model_tokenizer(model["path"], tok_dir, model["sep_id"], model["pad_id"])
         tok = load_tokenizer(tok_dir)
     else:
         progress(0, 3, "training tokenizer")
@@ -71,20 +83,32 @@ def prepare_tokens(
         chunks = np.concatenate(chunk_parts) if chunk_parts else np.zeros((0, seq_len), np.int32)
         np.save(chunks_path, chunks)
         np.save(docs_path, docs)
-        catalog.set_token_counts(pool_id, doc_ids, n_tokens)
+        if model is None or pool.get("n_tokens") is None:  # budgets count the pool's tokens
+            catalog.set_token_counts(pool_id, doc_ids, n_tokens)
         (arr_dir / "COMPLETE").write_text("ok\n")
     progress(3, 3, "tokens ready")
     return TokenData(tok_dir, chunks_path, docs_path, doc_ids)
 
 
+def run_tokens(catalog: Catalog, proxies_run: dict[str, Any]) -> TokenData:
+    """The token arrays a proxies run was trained on (or, imported, its model's tokenisation)."""
+    cfg = proxies_run["config"]
+    return prepare_tokens(catalog, proxies_run["pool_id"], int(cfg.get("vocab_size") or 0),
+                          int(cfg["seq_len"]), model=cfg.get("imported"))  # fmt: skip
+
+
 def document_tokens(
-    catalog: Catalog, pool_id: str, vocab_size: int, seq_len: int
+    catalog: Catalog,
+    pool_id: str,
+    vocab_size: int,
+    seq_len: int,
+    model: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every document's full token ids, each followed by EOS, flat, with offsets (n + 1,):
     what whole-document features and subset models are built from. Cached beside the tokens."""
     from dsdm_engine.compute.tokenizer import EOS, load_tokenizer, special_id
 
-    tokens = prepare_tokens(catalog, pool_id, vocab_size, seq_len)
+    tokens = prepare_tokens(catalog, pool_id, vocab_size, seq_len, model=model)
     flat_path = tokens.docs_path.parent / "doc_tokens.npy"
     offsets_path = tokens.docs_path.parent / "doc_offsets.npy"
     if not (flat_path.exists() and offsets_path.exists()):

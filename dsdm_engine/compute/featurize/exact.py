@@ -34,10 +34,11 @@ class ExactFeaturizer(Featurizer):
         output: str = "margin",
         micro_batch: int = 8,
         whiten: list | None = None,
+        layers: str = "all",
     ):
         self.model = model
         self.output = output
-        self.proj = KroneckerProjection.for_model(model, k, seed).precondition(whiten)
+        self.proj = KroneckerProjection.for_model(model, k, seed, layers).precondition(whiten)
         self.k = self.proj.k
         self.micro_batch = micro_batch
         self._dense: dict[int, torch.Tensor] = {}

@@ -35,10 +35,11 @@ class FastFeaturizer(Featurizer):
         seed: int = 0,
         output: str = "margin",
         whiten: list | None = None,
+        layers: str = "all",
     ):
         self.model = model
         self.output = output
-        self.proj = KroneckerProjection.for_model(model, k, seed).precondition(whiten)
+        self.proj = KroneckerProjection.for_model(model, k, seed, layers).precondition(whiten)
         self.k = self.proj.k
         self._modules = dict(model.named_modules())
 

@@ -15,7 +15,8 @@ def make_featurizer(
     """Registry: build the featuriser `config.method` names for this model (on its device).
 
     `whiten`: per-layer K-FAC (A^{-1/2}, S^{-1/2}) folded into the projection (`kfac.py`)."""
-    kw = {"k": config.proj_dim, "seed": config.proj_seed, "output": config.output}
+    kw = {"k": config.proj_dim, "seed": config.proj_seed, "output": config.output,
+          "layers": config.layers}  # fmt: skip
     if config.method == "fast":
         from dsdm_engine.compute.featurize.fast import FastFeaturizer
 
@@ -24,8 +25,8 @@ def make_featurizer(
         from dsdm_engine.compute.featurize.exact import ExactFeaturizer
 
         return ExactFeaturizer(model, whiten=whiten, **kw)
-    if whiten is not None:
-        raise ValueError("--precondition kfac needs the fast or exact featuriser")
+    if whiten is not None or config.layers != "all":
+        raise ValueError("--precondition and --layers need the fast or exact featuriser")
     if config.method == "trak":
         from dsdm_engine.compute.featurize.trak_path import TrakFeaturizer
 
