@@ -101,12 +101,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(ValidateConfig, args)
     cat = Catalog.open(args.workspace)
-    params = {"pool": args.pool, "targets": args.target, **vars(cfg)}
+    params = {"pool": args.pool, "targets": args.target, "proxies": args.proxies, **vars(cfg)}
     run_id = run_job(
         cat,
         "validate",
         params,
-        lambda p: validate(cat, args.pool, args.target, cfg, p, similarity=not args.no_similarity),
+        lambda p: validate(
+            cat, args.pool, args.target, cfg, p, not args.no_similarity, args.proxies
+        ),  # fmt: skip
         echo=True,
     )
     res = cat.lds_results(run_id=run_id)
@@ -147,6 +149,11 @@ def register_eval_commands(sub: Any) -> None:
     v.add_argument("--pool", required=True)
     v.add_argument("--target", nargs="+", help="target tasks (default: all with scores)")
     v.add_argument("--no-similarity", action="store_true", help="skip the similarity baselines")
+    v.add_argument(
+        "--proxies",
+        help="proxies run whose recipe the subset models follow (default: the pool's latest; "
+        "an imported model needs --from-model)",
+    )
     add_config_args(v, ValidateConfig)
     v.set_defaults(func=cmd_validate)
 

@@ -79,13 +79,47 @@ def train_proxy(
     steps = max(1, math.ceil(budget / tokens_per_step))
 
     model = build_model(config.preset, config.vocab_size, config.seq_len, config.seed, device)
+    if steps < config.checkpoints:
+        raise InputError(
+            f"--checkpoints {config.checkpoints} needs at least that many training steps; "
+            f"this proxy trains for {steps}"
+        )
+    saves = checkpoint_steps(steps, config.checkpoints)[:-1]  # the final model is saved below
+    t0 = time.monotonic()
+
+    def on_step(step: int, done: int, loss_val: float) -> None:
+        if step in saves:
+            j = saves.index(step) + 1
+            took = time.monotonic() - t0
+            _save(model, config, mask, out_dir / f"checkpoint_{j}", done, loss_val, took)
+
+    loss_val = fit(model, list(model.parameters()), chunks, subset, steps, config, progress,
+                   on_step)  # fmt: skip
+    seconds = time.monotonic() - t0
+    _save(model, config, mask, out_dir, steps * tokens_per_step, loss_val, seconds)
+    return TrainResult(out_dir, config, mask, steps * tokens_per_step, loss_val, seconds)
+
+
+def fit(
+    model: torch.nn.Module,
+    params: list[torch.nn.Parameter],
+    chunks: np.ndarray,
+    subset: np.ndarray,
+    steps: int,
+    config: TrainConfig,
+    progress: ProgressCallback = no_progress,
+    on_step=None,
+) -> float:
+    """The training loop: AdamW on `params` (decay on matrices only), warm-up then cosine to 0,
+    gradient clipping at 1, batches of `subset`'s chunks in a seeded order (reshuffled per
+    epoch, from `config.seed`). `on_step(step, tokens_done, loss)` runs after every step.
+    Returns the last loss; a NaN or infinite loss stops it with `TrainingDiverged`."""
+    device = next(model.parameters()).device
     model.train()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW(
         [
-            {"params": decay, "weight_decay": config.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
+            {"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
         ],
         lr=config.lr,
         betas=(0.9, 0.95),
@@ -97,12 +131,8 @@ def train_proxy(
             min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
         ),  # warmup then cosine to 0
     )
-    if steps < config.checkpoints:
-        raise InputError(
-            f"--checkpoints {config.checkpoints} needs at least that many training steps; "
-            f"this proxy trains for {steps}"
-        )
-    saves = checkpoint_steps(steps, config.checkpoints)[:-1]  # the final model is saved below
+    tokens_per_step = config.batch_size * chunks.shape[1]
+    budget = config.token_budget or len(subset) * chunks.shape[1]
     rng = np.random.default_rng([config.seed, 0xDA7A])
     order = rng.permutation(subset)
     pos, loss_val, t0 = 0, float("nan"), time.monotonic()
@@ -115,7 +145,7 @@ def train_proxy(
         loss = model(input_ids=x, labels=x).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         loss_val = float(loss.detach())
@@ -125,18 +155,43 @@ def train_proxy(
                 f"(lr {config.lr}, weight decay {config.weight_decay}); lower --lr"
             )
         done = min(budget, (step + 1) * tokens_per_step)
-        if step + 1 in saves:
-            j = saves.index(step + 1) + 1
-            took = time.monotonic() - t0
-            _save(model, config, mask, out_dir / f"checkpoint_{j}", done, loss_val, took)
+        if on_step is not None:
+            on_step(step + 1, done, loss_val)
         if step % 10 == 0 or step == steps - 1:
             rate = (step + 1) * tokens_per_step / max(time.monotonic() - t0, 1e-9)
             progress(
                 done, budget, f"step {step + 1}/{steps} loss {loss_val:.3f} | {rate:,.0f} tok/s"
             )
-    seconds = time.monotonic() - t0
-    _save(model, config, mask, out_dir, steps * tokens_per_step, loss_val, seconds)
-    return TrainResult(out_dir, config, mask, steps * tokens_per_step, loss_val, seconds)
+    return loss_val
+
+
+def finetune(
+    model: torch.nn.Module,
+    chunks: np.ndarray,
+    config: TrainConfig,
+    train_layers: str = "all",
+    progress: ProgressCallback = no_progress,
+) -> float:
+    """Fine-tune a pretrained `model` in place on `chunks` for `config.token_budget` tokens
+    (batches in `config.seed`'s order); `train_layers` ``last:N`` trains only the last N blocks.
+    Returns the last loss."""
+    from dsdm_engine.compute.projection import block_index
+
+    params = list(model.parameters())
+    if train_layers != "all":
+        n = int(train_layers.split(":", 1)[1])
+        names = [name for name, _ in model.named_parameters()]
+        blocks, n_blocks = block_index(model, names)
+        keep = {name for name, b in blocks.items() if b >= n_blocks - n}
+        params = [p for name, p in model.named_parameters() if name in keep]
+    chosen = {id(p) for p in params}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in chosen)
+    tokens_per_step = config.batch_size * chunks.shape[1]
+    steps = max(1, math.ceil((config.token_budget or chunks.size) / tokens_per_step))
+    with torch.random.fork_rng(devices=[]):  # the model's own dropout, if any: seeded too
+        torch.manual_seed(config.seed)
+        return fit(model, params, chunks, np.arange(len(chunks)), steps, config, progress)
 
 
 def checkpoint_steps(steps: int, c: int) -> list[int]:
@@ -205,6 +260,8 @@ __all__ = [
     "TrainResult",
     "checkpoint_sha256",
     "checkpoint_steps",
+    "finetune",
+    "fit",
     "load_proxy",
     "member_dirs",
     "subset_mask",

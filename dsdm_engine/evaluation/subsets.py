@@ -3,7 +3,9 @@
 The linear datamodeling score (LDS, method.md §6) is the engine's correctness number. This module
 trains `m` models from scratch on seeded random α-subsets of the pool's *documents* with the
 proxies' recipe, measures each target example's completion log-prob under every subset model, and
-correlates that with each predictor's prediction `Σ_{i∈S_j} score_i`.
+correlates that with each predictor's prediction `Σ_{i∈S_j} score_i`. For an imported model
+(`--from-model`) the subset models are fine-tuned from it instead: the fine-tuning case, where
+the scores must predict what fine-tuning *that* model on a subset does.
 
 Design choices that give the protocol power (the mean target log-prob moves only a few hundredths
 of a nat between subsets, so noise must be kept below that):
@@ -23,7 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import multiprocessing as mp
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -66,8 +70,33 @@ class ValidateConfig:
     device: str = field(
         default="auto", metadata={"help": "auto | cpu | cuda", "choices": ("auto", "cpu", "cuda")}
     )
+    from_model: bool = field(
+        default=False,
+        metadata={"help": "the proxies are an imported model (`dsdm proxy import`): fine-tune "
+                  "every subset model from it instead of training from scratch"},
+    )  # fmt: skip
+    finetune_lr: float = field(
+        default=1e-4, metadata={"help": "--from-model: peak learning rate of the fine-tuning"}
+    )
+    train_layers: str = field(
+        default="all",
+        metadata={"help": "--from-model: parameters fine-tuned: all | last:N (the last N blocks)"},
+    )
+
+    def stored(self) -> dict[str, Any]:
+        """The fields that identify a validation (fields added later are left out at their
+        defaults, so the subset models of older workspaces resume)."""
+        d = {k: v for k, v in asdict(self).items() if k not in ("workers", "device")}
+        for name, default in _LATER_FIELDS.items():
+            if d[name] == default:
+                del d[name]
+        return d
 
     def __post_init__(self) -> None:
+        if not re.fullmatch(r"all|last:[1-9][0-9]*", self.train_layers):
+            raise InputError(f"unknown --train-layers {self.train_layers!r}; known: all, last:N")
+        if not (math.isfinite(self.finetune_lr) and self.finetune_lr > 0):
+            raise InputError(f"--finetune-lr must be a positive number, not {self.finetune_lr}")
         if self.n_subsets < 4:
             raise InputError(f"--subsets must be at least 4, not {self.n_subsets}")
         if not 0.0 < self.alpha < 1.0:
@@ -78,6 +107,9 @@ class ValidateConfig:
             raise InputError("--noise-seeds >= 0, --workers >= 1 and --seed >= 0 required")
         if self.max_examples is not None and self.max_examples < 2:
             raise InputError(f"--max-examples must be at least 2, not {self.max_examples}")
+
+
+_LATER_FIELDS = {"from_model": False, "finetune_lr": 1e-4, "train_layers": "all"}
 
 
 def subset_masks(n_docs: int, n_subsets: int, alpha: float, seed: int) -> np.ndarray:
@@ -107,7 +139,8 @@ def _document_tokens(catalog: Catalog, pool_id: str, pcfg: dict[str, Any], out: 
 
     if (out / "doc_tokens.npy").exists():
         return
-    flat, offsets = document_tokens(catalog, pool_id, int(pcfg["vocab_size"]), int(pcfg["seq_len"]))
+    flat, offsets = document_tokens(catalog, pool_id, int(pcfg.get("vocab_size") or 0),
+                                    int(pcfg["seq_len"]), model=pcfg.get("imported"))  # fmt: skip
     atomic.write_npy(out / "doc_offsets.npy", np.asarray(offsets))
     atomic.write_npy(out / "doc_tokens.npy", np.asarray(flat))
 
@@ -149,9 +182,13 @@ def _train_and_measure(job: dict[str, Any]) -> str:
     offsets = np.load(root / "doc_offsets.npy")
     member = np.load(root / "masks.npy", mmap_mode="r")[job["subset"]]
     chunks = pack(flat, offsets, np.asarray(member), job["seq_len"])
-    tc = TrainConfig(**{**job["train"], "alpha": 1.0, "seed": job["seed"]})
-    train_proxy(chunks, tc, out / "model")
-    model = load_proxy(out / "model", device=job["device"])[0]
+    if "from_model" in job["train"]:  # fine-tuned from the imported model, kept in memory only
+        model = _finetuned(job, chunks)
+        out.mkdir(parents=True, exist_ok=True)
+    else:
+        tc = TrainConfig(**{**job["train"], "alpha": 1.0, "seed": job["seed"]})
+        train_proxy(chunks, tc, out / "model")
+        model = load_proxy(out / "model", device=job["device"])[0]
     model.eval()
     outcomes = {}
     with torch.no_grad():
@@ -162,6 +199,22 @@ def _train_and_measure(job: dict[str, Any]) -> str:
     (out / "outcomes.json").write_text(json.dumps(outcomes))
     (out / "COMPLETE").write_text("ok\n")
     return job["name"]
+
+
+def _finetuned(job: dict[str, Any], chunks: np.ndarray) -> Any:
+    """The imported model fine-tuned on one subset's chunks: common seed, fixed token budget."""
+    from dsdm_engine.compute.configs import TrainConfig
+    from dsdm_engine.compute.imported import load_model
+    from dsdm_engine.compute.training import finetune
+
+    t = job["train"]
+    model = load_model(t["from_model"], job["device"], expected_sha256=t["weights_sha256"])
+    tc = TrainConfig(
+        seq_len=int(t["seq_len"]), batch_size=int(t["batch_size"]), lr=t["lr"],
+        token_budget=int(t["token_budget"]), weight_decay=0.0, seed=job["seed"],
+    )  # fmt: skip
+    finetune(model, chunks, tc, t["train_layers"])
+    return model
 
 
 def _mean_logprobs(model: Any, arr: Any, batch_size: int = 64) -> np.ndarray:
@@ -204,30 +257,47 @@ def train_subset_models(
 ) -> SubsetOutcomes:
     """Train (or resume) the subset models of a validation and collect their outcomes."""
     from dsdm_engine.compute.tokenizer import load_tokenizer
-    from dsdm_engine.stages import prepare_tokens
+    from dsdm_engine.stages.tokens import run_tokens
 
     proxies = catalog.get_run(proxies_run_id)
     pcfg = proxies["config"]
+    imported = pcfg.get("imported")
+    if imported and not config.from_model:
+        raise InputError(
+            f"proxies {proxies_run_id} are an imported model ({imported['path']}): pass "
+            "--from-model to fine-tune the subset models from it"
+        )
+    if config.from_model and not imported:
+        raise InputError(
+            f"--from-model needs imported proxies (`dsdm proxy import`); {proxies_run_id} were "
+            "trained from scratch"
+        )
     pool_id = proxies["pool_id"]
     n_docs = len(catalog.doc_ids(pool_id))
     seq_len = int(pcfg["seq_len"])
-    tokens = prepare_tokens(catalog, pool_id, int(pcfg["vocab_size"]), seq_len)
+    tokens = run_tokens(catalog, proxies)
     n_chunks = int(np.load(tokens.chunks_path, mmap_mode="r").shape[0])
-    budget = (
-        config.token_budget
-        or pcfg.get("token_budget")
-        or int(round(float(pcfg["alpha"]) * n_chunks) * seq_len)
-    )
-    train = {
-        k: pcfg[k] for k in ("preset", "vocab_size", "seq_len", "batch_size", "lr") if k in pcfg
-    }
+    if imported:  # fine-tuning: one pass over a subset's worth of chunks
+        budget = config.token_budget or max(1, round(config.alpha * n_chunks)) * seq_len
+        train = {"from_model": imported["path"], "weights_sha256": imported["weights_sha256"],
+                 "seq_len": seq_len, "batch_size": 16, "lr": config.finetune_lr,
+                 "train_layers": config.train_layers}  # fmt: skip
+    else:
+        budget = (
+            config.token_budget
+            or pcfg.get("token_budget")
+            or int(round(float(pcfg["alpha"]) * n_chunks) * seq_len)
+        )
+        train = {
+            k: pcfg[k] for k in ("preset", "vocab_size", "seq_len", "batch_size", "lr") if k in pcfg
+        }
     train.update(token_budget=int(budget), device=config.device)
     frozen = {
         "pool_id": pool_id,
         "pool_hash": catalog.get_pool(pool_id)["content_hash"],
         "tokenizer": str(tokens.tokenizer_dir.name),
         "train": train,
-        "validate": {k: v for k, v in asdict(config).items() if k not in ("workers", "device")},
+        "validate": config.stored(),
     }
     key = hashlib.sha256(json.dumps(frozen, sort_keys=True).encode()).hexdigest()[:12]
     root = catalog.layout.validation_dir(pool_id, key)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -92,8 +91,11 @@ def validate(
     config: ValidateConfig | None = None,
     progress: ProgressCallback = no_progress,
     similarity: bool = True,
+    proxies_run_id: str | None = None,
 ) -> str:
-    """LDS of every predictor for the pool's target tasks; returns the validation run id."""
+    """LDS of every predictor for the pool's target tasks; returns the validation run id.
+
+    The subset models follow `proxies_run_id`'s recipe (default: the pool's latest proxies)."""
     from dsdm_engine.compute.models import resolve_device
 
     config = config or ValidateConfig()
@@ -101,7 +103,10 @@ def validate(
     proxies = _latest_done(catalog, "proxies", pool_id=pool_id)
     if proxies.empty:
         raise NotFoundError(f"pool {pool_id!r} has no trained proxies: run `dsdm proxy train`")
-    proxies_run_id = str(proxies["run_id"].iloc[-1])
+    if proxies_run_id is None:
+        proxies_run_id = str(proxies["run_id"].iloc[-1])
+    elif proxies_run_id not in set(proxies["run_id"]):
+        raise InputError(f"--proxies {proxies_run_id} is not a finished proxies run of {pool_id!r}")
     if task_refs:
         tasks = [catalog.get_target_task(t)["task_id"] for t in task_refs]
     else:
@@ -109,7 +114,7 @@ def validate(
     if not tasks:
         raise InputError(f"no target task has DsDm scores on pool {pool_id!r}: run `dsdm score`")
     frozen = {"pool_id": pool_id, "proxies_run_id": proxies_run_id, "tasks": tasks}
-    frozen["validate"] = {k: v for k, v in asdict(config).items() if k not in ("workers",)}
+    frozen["validate"] = {**config.stored(), "device": config.device}
     h = hashlib.sha256(json.dumps(frozen, sort_keys=True).encode()).hexdigest()
     run_id = catalog.create_run("validation", frozen, h, pool_id=pool_id, run_id=f"lds-{h[:12]}")
     try:

@@ -158,3 +158,28 @@ def test_bad_model_folders_are_one_error_line_and_change_nothing(scored, models,
     ok = _cli(ws, str(models["gpt2"]), "--pool", "p", "--seq-len", "32")
     assert ok.returncode == 0, ok.stderr
     assert "imported" in ok.stdout
+
+
+def test_validate_from_model_fine_tunes_subset_models_from_the_checkpoint(scored, models):
+    from dsdm_engine.evaluation.subsets import ValidateConfig
+    from dsdm_engine.evaluation.validate import validate
+
+    cat = scored[0]
+    run = import_model(cat, "p", models["llama"], seq_len=32)
+    feats = stages.featurize(cat, run, stages.FeatureConfig(proj_dim=64, shard_size=64))
+    stages.score_task(cat, feats, "cook")
+    base = dict(n_subsets=4, noise_seeds=1, workers=1, token_budget=1024, device="cpu")
+    with pytest.raises(InputError, match="pass --from-model"):
+        validate(cat, "p", ["cook"], ValidateConfig(**base), False, run)
+    cfg = ValidateConfig(**base, from_model=True, finetune_lr=1e-3, train_layers="last:1")
+    run_id = validate(cat, "p", ["cook"], cfg, similarity=False, proxies_run_id=run)
+    res = cat.lds_results(run_id=run_id)
+    assert len(res) and res["aggregate_lds"].between(-1, 1).all()
+    root = cat.run(run_id).artifact_dir
+    assert not any(root.glob("subset_*/model"))  # fine-tuned models are measured, not kept
+    # the subsets moved the outcome: fine-tuned models differ from one another
+    from dsdm_engine.evaluation.subsets import train_subset_models
+
+    got = train_subset_models(cat, run, [cat.get_target_task("cook")["task_id"]], cfg)
+    outcome = next(iter(got.outcomes.values()))
+    assert outcome.shape[0] == 4 and np.ptp(outcome.mean(axis=1)) > 0
