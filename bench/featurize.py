@@ -5,6 +5,12 @@ its own subprocess so each gets its own peak RSS. Also: fast-path peak RSS as th
 the same table for a larger preset, and seed-to-seed stability of per-document task scores.
 
     python bench/featurize.py --quick --out bench/out/featurize.json
+    python bench/featurize.py --model bench/out/models/llama-125m --out bench/out/byom.json
+
+`--model PATH` times a local Hugging Face model folder instead (the "bring your own model"
+case, e.g. ~100M parameters from `bench/make_model.py`): the pool re-tokenised with its own
+tokenizer, fast path against plain training forward+backward, interleaved, and each path's
+peak RSS in its own process.
 
 Throughput of the slow paths (trak, exact) is measured on a prefix of the pool (they run at a
 few sequences/s); the fast and plain paths run on all of it. Ratios come from one run.
@@ -117,10 +123,9 @@ def worker(args) -> None:
 
     from dsdm_engine.compute.configs import FeatureConfig
     from dsdm_engine.compute.featurize import featurize_pool, make_featurizer
-    from dsdm_engine.compute.training import load_proxy
 
     torch.set_num_threads(args.threads)
-    model, _, _ = load_proxy(args.ckpt, device=args.device)
+    model = load_any(args.ckpt, args.device)
     chunks = np.load(args.chunks, mmap_mode="r")
     n = args.n
     if n > chunks.shape[0]:  # RSS scaling beyond the real pool: repeat it (memory is the point)
@@ -209,7 +214,18 @@ def run_worker(path: str, ckpt: str, chunks: Path, n: int, args) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def interleaved(ckpt: str, chunks_path: Path, args, rounds: int, slow_bs: int) -> dict:
+def load_any(ckpt: str, device: str = "cpu"):
+    """A proxy folder trained here, or an imported Hugging Face model folder."""
+    from dsdm_engine.compute.imported import is_imported, load_model
+    from dsdm_engine.compute.training import load_proxy
+
+    return load_model(ckpt, device) if is_imported(ckpt) else load_proxy(ckpt, device=device)[0]
+
+
+PATHS = ("trak", "exact", "fast", "plain")
+
+
+def interleaved(ckpt: str, chunks_path: Path, args, rounds: int, slow_bs: int, paths=PATHS) -> dict:
     """Per-batch timings of all four paths, interleaved round by round in one process.
 
     Other engineers' jobs share the 2 cores and come and go; running the paths one after the
@@ -220,20 +236,20 @@ def interleaved(ckpt: str, chunks_path: Path, args, rounds: int, slow_bs: int) -
 
     from dsdm_engine.compute.configs import FeatureConfig
     from dsdm_engine.compute.featurize import Batch, make_featurizer
-    from dsdm_engine.compute.training import load_proxy
 
     torch.set_num_threads(args.threads)
-    model, _, _ = load_proxy(ckpt, device="cpu")
+    model = load_any(ckpt)
     chunks = np.load(chunks_path, mmap_mode="r")
     fz = {
         m: make_featurizer(model, FeatureConfig(method=m, proj_dim=args.k))
         for m in ("fast", "exact", "trak")
+        if m in paths
     }
-    times: dict[str, list[float]] = {m: [] for m in ("trak", "exact", "fast", "plain")}
+    times: dict[str, list[float]] = {m: [] for m in paths}
     sizes = {"trak": slow_bs, "exact": slow_bs, "fast": args.batch, "plain": args.batch}
     for r in range(rounds + 1):  # round 0 warms up and is dropped
         x = np.asarray(chunks[r * args.batch : (r + 1) * args.batch])
-        for path in ("trak", "exact", "fast", "plain"):
+        for path in paths:
             xb = x[: sizes[path]]
             t0 = time.perf_counter()
             if path == "plain":
@@ -307,6 +323,44 @@ def speed_table(
         flush=True,
     )
     return res
+
+
+def model_suite(args) -> dict:
+    """Fast path vs plain training on an imported model folder (its own tokenizer)."""
+    from dsdm_engine.compute.imported import count_params, inspect_model_dir
+    from dsdm_engine.compute.tokenizer import encode_chunks, install_model_tokenizer, load_tokenizer
+
+    info = inspect_model_dir(args.model)
+    work = Path(args.workdir) / f"model_{info.tokenizer_sha256[:12]}_L{args.seq_len}"
+    chunks = work / "chunks.npy"
+    if not chunks.exists():
+        texts, _ = load_texts(args)
+        install_model_tokenizer(info.path, work, info.sep_id, info.pad_id)
+        np.save(chunks, encode_chunks(texts, load_tokenizer(work), args.seq_len))
+    n = min(args.n, int(np.load(chunks, mmap_mode="r").shape[0]))
+    res = {p: run_worker(p, info.path, chunks, n, args) for p in ("fast", "plain")}
+    rounds = 3 if args.quick else 8
+    inter = interleaved(info.path, chunks, args, rounds, args.batch, paths=("fast", "plain"))
+    params = count_params(info.path)
+    print(
+        f"\n### {info.model_type} model {info.path} ({params / 1e6:.1f}M parameters), "
+        f"{args.seq_len}-token chunks, k={args.k}, batch {args.batch}, {args.threads} threads\n"
+        "| path | seq/s interleaved | seq/s isolated (median batch) | peak RSS MB (isolated) |\n"
+        "|---|---|---|---|"
+    )
+    for p in ("fast", "plain"):
+        r = res[p]
+        iso = f"{r['seq_per_s']:.2f} ({r['n']})"
+        print(f"| {p} | {inter[p]:.2f} | {iso} | {r['peak_rss_mb']:.0f} |")
+    print(f"interleaved: fast/plain = {inter['fast'] / inter['plain']:.2f}x", flush=True)
+    return {
+        "model": info.as_dict(), "params": params, "n_chunks": n, "k": args.k,
+        "seq_len": args.seq_len, "batch": args.batch, "threads": args.threads, "rounds": rounds,
+        "fast_seq_per_s": inter["fast"], "plain_seq_per_s": inter["plain"],
+        "fast_vs_plain": inter["fast"] / inter["plain"],
+        "peak_rss_mb_fast": res["fast"]["peak_rss_mb"],
+        "peak_rss_mb_plain": res["plain"]["peak_rss_mb"], "paths": res,
+    }  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- stability
@@ -554,9 +608,16 @@ def main() -> None:
     ap.add_argument("--gpu-suite", action="store_true", help="the CUDA checks (needs a GPU)")
     ap.add_argument("--gpu-train-tokens", type=int, default=2_000_000)
     ap.add_argument("--data-only", action="store_true", help="only tokenise the bench data")
+    ap.add_argument("--model", help="time a local Hugging Face model folder (fast vs plain)")
     args = ap.parse_args()
     if args.worker:
         return worker(args)
+    if args.model:
+        summary = model_suite(args)
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(summary, indent=1))
+        return None
     if args.data_only:
         return prepare(args, Path(args.workdir))
     if args.gpu_suite:
