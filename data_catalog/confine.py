@@ -73,3 +73,22 @@ def confined_inputs(
             )
         files.append(str(real))
     return files
+
+
+def confined_folder(raw: str, roots: Sequence[str | os.PathLike[str]], what: str = "folder") -> str:
+    """One folder (no wildcards), resolved and inside one of `roots`; anything else is refused
+    before it is read."""
+    allowed = [Path(r).expanduser().resolve() for r in roots]
+    names = ", ".join(str(r) for r in allowed)
+    if not allowed:
+        raise InputError(
+            f"{what}s on the server are off: start the app with `dsdm app --data-root FOLDER`"
+        )
+    if any(c in raw for c in _WILDCARDS):
+        raise InputError(f"{what} {raw!r}: give one folder, without wildcards")
+    real = Path(os.path.expanduser(raw.strip())).resolve()
+    if not _inside(real, allowed):
+        raise InputError(f"{what} {raw!r} is outside the folders this app may read ({names})")
+    if not real.is_dir():
+        raise InputError(f"{what} {raw!r} is not a folder")
+    return str(real)

@@ -1,15 +1,16 @@
 """Workspace page, the landing page: per target, what the evidence says (which method it
 favours, DsDm's held-out LDS with its CI, the compute multiplier) with links into Evidence,
 Map and Inspect; then pools with counts, sources, token totals and planted labels; add a pool;
-the cost and memory estimate before a featurisation."""
+the cost and memory estimate before a featurisation; use your own model as a pool's proxy."""
 
 import streamlit as st
 
 from app.analysis import evidence_summary
 from app.components import pool_summary
 from app.state import catalog, data_roots, forget, query, upload_name, user_errors, workspace_root
-from data_catalog.confine import confined_inputs
+from data_catalog.confine import confined_folder, confined_inputs
 from data_catalog.ingest import ingest
+from dsdm_engine.cli import launch as launcher
 from dsdm_engine.compute.configs import PRESET_NAMES
 from dsdm_engine.estimate import estimate_featurize
 
@@ -124,3 +125,30 @@ if not pools.empty:
             f"{est['bytes_per_doc']:,} feature bytes per document ({est['store']}) · timing "
             "scaled from a 2-core CPU measurement."
         )
+
+st.subheader("Use your own model")
+st.caption(
+    "A local Hugging Face causal-LM folder (config.json, weights, tokenizer.json: GPT-2, Llama, "
+    "Qwen, SmolLM shapes) becomes the pool's proxy: the pool is tokenised with its tokenizer "
+    "and `featurize` / `score` use it. It is read in place, never copied or downloaded."
+)
+roots = data_roots()
+if pools.empty:
+    st.caption("Add a pool first.")
+elif not roots:
+    st.caption("Model folders on the server are off: start the app with `--data-root FOLDER`.")
+else:
+    with st.form("import_model"):
+        c1, c2 = st.columns([1, 3])
+        pool_id = c1.selectbox("Pool", list(pools["pool_id"]), key="import_pool")
+        folder = c2.text_input(
+            "Model folder inside " + ", ".join(f"`{r}`" for r in roots), key="import_folder"
+        )
+        go = st.form_submit_button("Import model")
+    if go:
+        with user_errors():
+            path = confined_folder(folder, [workspace_root(), *roots], "model folder")
+            started = launcher.launch_cli(
+                workspace_root(), ["proxy", "import", path, "--pool", pool_id], "proxy-import"
+            )
+            st.success(f"Launched `{started.command}`; follow it on the Jobs page.")

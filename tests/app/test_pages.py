@@ -351,3 +351,34 @@ def test_empty_workspace_pages_say_what_to_do_first(tmp_path: Path, monkeypatch)
     at = open_page("jobs")  # the launcher still renders: a first stage can be started from here
     assert texts(at.title) == ["Jobs"] and any(b.label == "Launch" for b in at.button)
     assert not Catalog.open(tmp_path / "empty").list_pools().shape[0]
+
+
+def test_workspace_page_imports_a_model_folder_only_from_a_data_root(
+    tiny_workspace: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from tests.dsdm_engine.test_imported import save_model
+
+    root = tmp_path / "data"
+    root.mkdir()
+    outside = save_model(tmp_path / "outside_model", "gpt2")
+    inside = save_model(root / "my_model", "llama")
+    monkeypatch.setenv("DSDM_DATA_ROOTS", str(root))
+    at = open_page("workspace")
+    folder = next(t for t in at.text_input if t.key == "import_folder")
+    submit = at.button[-1]
+    folder.set_value(str(outside))
+    submit.click().run()
+    assert "outside the folders this app may read" in " ".join(texts(ok(at).error))
+    folder.set_value(str(inside))
+    submit.click().run()
+    assert "proxy import" in " ".join(texts(ok(at).success))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        launches = launcher.list_launches(tiny_workspace.workspace.root)
+        if launches and launches[0].state != "running":
+            break
+        time.sleep(0.5)
+    assert launches[0].returncode == 0, Path(launches[0].log_path).read_text()
+    runs = tiny_workspace.list_runs("proxies")
+    imported = [tiny_workspace.run(r).config.get("imported") for r in runs["run_id"]]
+    assert any(i and i["path"] == str(inside.resolve()) for i in imported)
