@@ -79,10 +79,16 @@ def cmd_proxy_train(args: argparse.Namespace) -> int:
 def cmd_proxy_import(args: argparse.Namespace) -> int:
     from dsdm_engine.stages.proxies import import_model
 
+    warmup = None
+    if args.warmup_models:
+        warmup = {
+            "models": args.warmup_models, "tokens": args.warmup_tokens, "lr": args.warmup_lr,
+            "layers": args.warmup_layers, "seed": args.seed,
+        }  # fmt: skip
     run_id = _job(
         args,
         "proxy_import",
-        lambda cat, p: import_model(cat, args.pool, args.path, args.seq_len, p),
+        lambda cat, p: import_model(cat, args.pool, args.path, args.seq_len, p, warmup),
     )
     print(f"imported {args.path} as the proxies of pool {args.pool}: {run_id}")
     return 0
@@ -395,6 +401,17 @@ def register_engine_commands(sub: Any) -> None:
         "--seq-len", type=positive_int, help="tokens per featurised row (default: 128, or the "
         "model's context if shorter)",
     )  # fmt: skip
+    i.add_argument(
+        "--warmup-models", type=positive_int, metavar="M",
+        help="fine-tune M copies, each on its own seeded α-subset, and use them as the ensemble "
+        "(LESS's warm-up); default: the model itself, one member",
+    )  # fmt: skip
+    i.add_argument("--warmup-tokens", type=positive_int, default=65_536, help="tokens per copy")
+    i.add_argument("--warmup-lr", type=finite_float, default=1e-4, help="warm-up peak LR")
+    i.add_argument(
+        "--warmup-layers", default="all", help="parameters warmed up: all | last:N (last N blocks)"
+    )
+    i.add_argument("--seed", type=seed_int, default=0, help="warm-up subsets and order")
     i.set_defaults(func=cmd_proxy_import)
 
     f = sub.add_parser("featurize", help="projected-gradient features of every pool document")

@@ -81,17 +81,26 @@ def _train_unit(unit: dict[str, Any]) -> str:
     return unit["out"]
 
 
+WARMUP_FILE = "warmup.safetensors"  # a warm-up member: the parameters it fine-tuned
+
+
 def import_model(
     catalog: Catalog,
     pool_id: str,
     path: str | Path,
     seq_len: int | None = None,
     progress: ProgressCallback = no_progress,
+    warmup: dict[str, Any] | None = None,
 ) -> str:
     """Record a local Hugging Face model folder as the pool's proxies (one member) and tokenise
     the pool with its tokenizer; returns the run id. The folder is checked and the model loaded
     once before anything is stored, so a bad folder changes nothing. `seq_len` (tokens per
-    featurised row) defaults to 128, or the model's context if shorter."""
+    featurised row) defaults to 128, or the model's context if shorter.
+
+    `warmup` = {"models": M, "tokens": T, "lr": …, "layers": "all" | "last:N", "alpha": …,
+    "seed": …}: M copies, each fine-tuned for T tokens on its own seeded α-subset of the pool's
+    chunks (LESS's warm-up; TRAK's ensemble over them), become the members instead. Only the
+    fine-tuned parameters are saved per member (`warmup.safetensors` in the run's folder)."""
     from dsdm_engine.compute.imported import inspect_model_dir, load_model
 
     pool = catalog.get_pool(pool_id)
@@ -107,6 +116,10 @@ def import_model(
     del model
     frozen = {"imported": info.as_dict(), "n_models": 1, "seq_len": seq_len,
               "pool_id": pool_id, "pool_hash": pool["content_hash"]}  # fmt: skip
+    if warmup:
+        warmup = {**WARMUP_DEFAULTS, **warmup}
+        _check_warmup(warmup)
+        frozen.update(n_models=int(warmup["models"]), warmup=warmup)
     progress(1, 2, "tokenising the pool with the model's tokenizer")
     tokens = prepare_tokens(catalog, pool_id, 0, seq_len, model=frozen["imported"])
     top = int(np.load(tokens.docs_path, mmap_mode="r").max(initial=0))
@@ -115,8 +128,60 @@ def import_model(
             f"{info.path}: tokenizer.json yields id {top}, beyond the model's {vocab} embeddings"
         )
     with catalog.begin_run("proxies", frozen, pool_id=pool_id) as run:
+        if warmup:
+            _warm_up(catalog, run.run_id, np.load(tokens.chunks_path), frozen, progress)
         progress(2, 2, "imported")
     return run.run_id
+
+
+WARMUP_DEFAULTS = {"models": 4, "tokens": 65_536, "lr": 1e-4, "layers": "all", "alpha": 0.5,
+                   "seed": 0, "batch_size": 16}  # fmt: skip
+
+
+def _check_warmup(w: dict[str, Any]) -> None:
+    import re
+
+    if int(w["models"]) < 1 or int(w["tokens"]) < 1 or int(w["batch_size"]) < 1:
+        raise InputError("--warmup-models, --warmup-tokens and the batch size must be positive")
+    if not float(w["lr"]) > 0 or not 0 < float(w["alpha"]) <= 1:
+        raise InputError("--warmup-lr must be positive and the warm-up α in (0, 1]")
+    if not re.fullmatch(r"all|last:[1-9][0-9]*", str(w["layers"])):
+        raise InputError(f"unknown --warmup-layers {w['layers']!r}; known: all, last:N")
+
+
+def _warm_up(catalog: Catalog, run_id: str, chunks: np.ndarray, frozen: dict[str, Any],
+             progress: ProgressCallback) -> None:  # fmt: skip
+    """Fine-tune the M warm-up members (skipping finished ones) and save what each trained."""
+    from safetensors.torch import save_file
+
+    from dsdm_engine.compute.configs import TrainConfig
+    from dsdm_engine.compute.imported import load_model
+    from dsdm_engine.compute.training import finetune, subset_mask
+
+    w, info = frozen["warmup"], frozen["imported"]
+    n = int(w["models"])
+    for m in range(n):
+        out = catalog.layout.model_dir(run_id, m)
+        if (out / "COMPLETE").exists():
+            continue
+        model = load_model(info["path"], "cpu", expected_sha256=info["weights_sha256"])
+        seed = int(w["seed"]) + m
+        subset = chunks[subset_mask(len(chunks), float(w["alpha"]), seed)]
+        tc = TrainConfig(seq_len=chunks.shape[1], batch_size=int(w["batch_size"]),
+                         lr=float(w["lr"]), token_budget=int(w["tokens"]), weight_decay=0.0,
+                         seed=seed)  # fmt: skip
+
+        def report(done: int, total: int, msg: str = "", m: int = m) -> None:
+            progress(1, 2, f"warm-up {m + 1}/{n}: {msg}")
+
+        finetune(model, subset, tc, str(w["layers"]), report)
+        trained = {k: p.detach().cpu().contiguous()
+                   for k, p in model.named_parameters() if p.requires_grad}  # fmt: skip
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / (WARMUP_FILE + ".tmp")
+        save_file(trained, str(tmp))
+        tmp.replace(out / WARMUP_FILE)
+        (out / "COMPLETE").write_text("ok\n")
 
 
 def imported_model(catalog: Catalog, run_id: str) -> dict[str, Any] | None:
@@ -130,7 +195,17 @@ def load_member(member_dir: str | Path, device: str, imported: dict[str, Any] | 
     if imported is not None:
         from dsdm_engine.compute.imported import load_model
 
-        return load_model(member_dir, device, expected_sha256=imported["weights_sha256"])
+        model = load_model(imported["path"], device, expected_sha256=imported["weights_sha256"])
+        overlay = Path(member_dir) / WARMUP_FILE
+        if overlay.exists():  # a warm-up member: the base model with its fine-tuned parameters
+            import torch
+            from safetensors.torch import load_file
+
+            names = dict(model.named_parameters())
+            with torch.no_grad():
+                for key, value in load_file(str(overlay)).items():
+                    names[key].copy_(value.to(names[key].device))
+        return model
     from dsdm_engine.compute.training import load_proxy
 
     return load_proxy(member_dir, device=device)[0]
@@ -139,6 +214,12 @@ def load_member(member_dir: str | Path, device: str, imported: dict[str, Any] | 
 def member_sha256(member_dir: str | Path, imported: dict[str, Any] | None = None) -> str:
     """The weights' fingerprint featurisations record."""
     if imported is not None:
+        overlay = Path(member_dir) / WARMUP_FILE
+        if overlay.exists():
+            import hashlib
+
+            body = overlay.read_bytes() + imported["weights_sha256"].encode()
+            return hashlib.sha256(body).hexdigest()
         return str(imported["weights_sha256"])
     from dsdm_engine.compute.training import checkpoint_sha256
 
@@ -158,7 +239,7 @@ def check_pool_unchanged(catalog: Catalog, proxies_run: dict[str, Any]) -> None:
 def model_dirs(catalog: Catalog, run_id: str) -> list[Path]:
     """The completed proxy folders of a proxies run, in model order (imported: its folder)."""
     config = catalog.run(run_id).config
-    if "imported" in config:
+    if "imported" in config and "warmup" not in config:
         return [Path(config["imported"]["path"])]
     n = int(config["n_models"])
     dirs = [catalog.layout.model_dir(run_id, m) for m in range(n)]

@@ -183,3 +183,32 @@ def test_validate_from_model_fine_tunes_subset_models_from_the_checkpoint(scored
     got = train_subset_models(cat, run, [cat.get_target_task("cook")["task_id"]], cfg)
     outcome = next(iter(got.outcomes.values()))
     assert outcome.shape[0] == 4 and np.ptp(outcome.mean(axis=1)) > 0
+
+
+def test_warm_up_members_are_fine_tuned_copies_that_featurise_and_resume(scored, models):
+    cat = scored[0]
+    warm = {"models": 2, "tokens": 1024, "lr": 1e-3, "layers": "last:1", "seed": 0}
+    run = import_model(cat, "p", models["llama"], seq_len=32, warmup=warm)
+    dirs = stages.ensemble_dirs(cat, run)
+    assert len(dirs) == 2 and all((d / "warmup.safetensors").exists() for d in dirs)
+    from safetensors.torch import load_file
+
+    saved = load_file(str(dirs[0] / "warmup.safetensors"))
+    assert saved and all(k.startswith("model.layers.1.") for k in saved)  # only the last block
+    from dsdm_engine.stages.proxies import load_member
+
+    info = cat.run(run).config["imported"]
+    base = load_model(models["llama"])
+    a, b = (load_member(d, "cpu", info) for d in dirs)
+    key = next(iter(saved))
+    pa, pb, p0 = (dict(m.named_parameters())[key] for m in (a, b, base))
+    assert not torch.equal(pa, p0) and not torch.equal(pa, pb)  # other subsets, other copies
+    emb = "model.embed_tokens.weight"
+    assert torch.equal(dict(a.named_parameters())[emb], dict(base.named_parameters())[emb])
+    feats = stages.featurize(cat, run, stages.FeatureConfig(proj_dim=64, shard_size=64))
+    assert stages.score_task(cat, feats, "cook")
+    mtime = (dirs[0] / "warmup.safetensors").stat().st_mtime
+    assert import_model(cat, "p", models["llama"], seq_len=32, warmup=warm) == run
+    assert (dirs[0] / "warmup.safetensors").stat().st_mtime == mtime  # resumed, not retrained
+    with pytest.raises(InputError, match="--warmup-layers"):
+        import_model(cat, "p", models["llama"], warmup={**warm, "layers": "first:2"})
