@@ -27,6 +27,11 @@ LDS (does a score predict subset-trained models?) is `bench/validate.py`.
     python bench/selection_quality.py --quick                 # ~10 min on the 2-core CPU box
     python bench/selection_quality.py                          # full CPU run (< 90 min)
     python bench/selection_quality.py --gpu --workspace ws     # GPU presets and budgets
+    python bench/selection_quality.py --from-model bench/out/models/llama-small   # fine-tuning
+
+``--from-model PATH`` is the fine-tuning case: the model folder is imported as the pool's proxy
+(DsDm scores from its own features) and every selection fine-tunes that checkpoint
+(``--finetune-lr``) instead of training a model from scratch.
 
 Random is always run (it is the reference of the multiplier and the bars). On CPU torch uses one
 thread unless ``--threads`` says otherwise: tiny models on a shared 2-core machine ran several
@@ -127,6 +132,16 @@ def ensure_scores(
         out[t] = stages.score_task(cat, features, t)
         log(f"scored {t}: {out[t]}")
     return out
+
+
+def model_scores(cat: Catalog, pool: str, targets: list[str], path: str) -> dict[str, str]:
+    """target -> DsDm scores from the imported model's own features (imported, featurised and
+    scored at the defaults when missing; all of it resumes)."""
+    from dsdm_engine.stages.proxies import import_model
+
+    run = import_model(cat, pool, path, progress=printer("import"))
+    features = stages.featurize(cat, run, stages.FeatureConfig(), printer("featurize"))
+    return {t: stages.score_task(cat, features, t) for t in targets}
 
 
 def pool_tokens(cat: Catalog, pool: str, recipe: ev.EvalRecipe) -> int:
@@ -351,6 +366,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--proxy-preset", help="their preset (default tiny CPU / small GPU)")
     p.add_argument("--proxy-seq-len", type=int, help="their context (default 128 / 256)")
     p.add_argument("--feature-k", type=int, help="projection k (default 2048 CPU / 4096 GPU)")
+    p.add_argument("--from-model", help="fine-tune this local model folder on every selection")
+    p.add_argument("--finetune-lr", type=float, default=1e-4, help="--from-model: peak LR")
     p.add_argument("--quick", action="store_true", help="smaller budgets, 2 seeds (~10 min)")
     p.add_argument("--gpu", action="store_true", help="GPU: cuda device, GPU proxy presets")
     p.add_argument(
@@ -386,7 +403,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seeds = list(range(args.seeds or (2 if args.quick else 3)))
     device = "cuda" if args.gpu else "auto"
 
-    scores = ensure_scores(cat, pool, targets, args) if "dsdm" in methods else {}
+    if args.from_model:
+        scores = model_scores(cat, pool, targets, args.from_model)
+    else:
+        scores = ensure_scores(cat, pool, targets, args) if "dsdm" in methods else {}
     if not scores:  # planted metrics and LDS need them, but methods without dsdm still run
         scores = {t: r for t in targets if (r := _maybe_scores(cat, t, pool))}
     lap("scores_s")
@@ -397,6 +417,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         passes=args.passes,
         max_heldout=args.max_heldout,
         device=device,
+        from_model=args.from_model,
+        finetune_lr=args.finetune_lr,
     ).resolve(cat, pool)
     n_tok = pool_tokens(cat, pool, recipe)
     seq = int(recipe.seq_len or 0)

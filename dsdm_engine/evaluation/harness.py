@@ -74,10 +74,20 @@ class EvalRecipe:
     device: str = field(
         default="auto", metadata={"help": "auto | cpu | cuda", "choices": ("auto", "cpu", "cuda")}
     )
+    from_model: str | None = field(
+        default=None,
+        metadata={"help": "fine-tune this local model folder on each selection instead of "
+                  "training from scratch (the fine-tuning case; its own tokenizer)"},
+    )  # fmt: skip
+    finetune_lr: float = field(
+        default=1e-4, metadata={"help": "--from-model: peak learning rate of the fine-tuning"}
+    )
 
     def __post_init__(self) -> None:
         from dsdm_engine.compute.models import DEVICES, PRESETS
 
+        if not (math.isfinite(self.finetune_lr) and self.finetune_lr > 0):
+            raise InputError(f"--finetune-lr must be a positive number, not {self.finetune_lr}")
         if self.preset is not None and self.preset not in PRESETS:
             raise InputError(f"unknown preset {self.preset!r}; known: {', '.join(PRESETS)}")
         if self.device not in DEVICES:
@@ -93,12 +103,28 @@ class EvalRecipe:
 
     @property
     def resolved(self) -> bool:
+        if self.from_model:
+            return self.seq_len is not None
         return None not in (self.preset, self.vocab_size, self.seq_len)
 
+    def model_info(self) -> dict[str, Any]:
+        """The `--from-model` folder's `ModelInfo` dict (checked; nothing loaded)."""
+        from dsdm_engine.compute.imported import inspect_model_dir
+
+        return inspect_model_dir(str(self.from_model)).as_dict()
+
     def resolve(self, catalog: Catalog, pool_id: str) -> EvalRecipe:
-        """Fill preset, vocabulary and context from the pool's latest finished proxies run."""
+        """Fill preset, vocabulary and context from the pool's latest finished proxies run
+        (`--from-model`: the context from the model, 128 or its own if shorter)."""
         if self.resolved:
             return self
+        if self.from_model:
+            info = self.model_info()
+            return replace(
+                self,
+                from_model=info["path"],
+                seq_len=self.seq_len or min(128, info["max_positions"] or 128),
+            )
         runs = catalog.list_runs("proxies")
         runs = runs[(runs["pool_id"] == pool_id) & (runs["status"] == "done")]
         if runs.empty:
@@ -115,7 +141,11 @@ class EvalRecipe:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The stored form (the fine-tuning fields only when fine-tuning: older hashes hold)."""
+        d = asdict(self)
+        if not self.from_model:
+            del d["from_model"], d["finetune_lr"]
+        return d
 
     def recipe_hash(self) -> str:
         """sha256 of the resolved recipe minus the device (CPU and GPU runs share results)."""
@@ -126,6 +156,13 @@ class EvalRecipe:
         from dsdm_engine.compute.configs import TrainConfig
 
         assert self.resolved, "resolve() the recipe first"
+        if self.from_model:
+            return TrainConfig(
+                seq_len=int(self.seq_len or 0), alpha=1.0, batch_size=self.batch_size,
+                token_budget=max(1, int(round(self.passes * budget_tokens))),
+                lr=self.finetune_lr, weight_decay=0.0, warmup_frac=self.warmup_frac, seed=seed,
+                device=self.device,
+            )  # fmt: skip
         return TrainConfig(
             preset=str(self.preset),
             vocab_size=int(self.vocab_size or 0),
@@ -229,7 +266,9 @@ def _tokenizer_for(catalog: Catalog, pool_id: str, recipe: EvalRecipe) -> Any:
     from dsdm_engine.compute.tokenizer import load_tokenizer
     from dsdm_engine.stages import prepare_tokens
 
-    tokens = prepare_tokens(catalog, pool_id, int(recipe.vocab_size or 0), int(recipe.seq_len or 0))
+    model = recipe.model_info() if recipe.from_model else None
+    tokens = prepare_tokens(catalog, pool_id, int(recipe.vocab_size or 0),
+                            int(recipe.seq_len or 0), model=model)  # fmt: skip
     return load_tokenizer(tokens.tokenizer_dir)
 
 
@@ -240,10 +279,18 @@ def train_fresh(
     seed: int,
     progress: ProgressCallback = no_progress,
 ) -> torch.nn.Module:
-    """Train one evaluation model from scratch on `chunks` for ``passes · budget`` tokens."""
-    from dsdm_engine.compute.training import load_proxy, train_proxy
+    """Train one evaluation model from scratch on `chunks` for ``passes · budget`` tokens
+    (`recipe.from_model`: fine-tune that model on them instead)."""
+    from dsdm_engine.compute.training import finetune, load_proxy, train_proxy
 
     cfg = recipe.train_config(budget_tokens, seed)
+    if recipe.from_model:
+        from dsdm_engine.compute.imported import load_model
+        from dsdm_engine.compute.models import resolve_device
+
+        model = load_model(recipe.from_model, resolve_device(recipe.device))
+        finetune(model, chunks, cfg, progress=progress)
+        return model.eval()
     with tempfile.TemporaryDirectory(prefix="dsdm-eval-") as tmp:
         train_proxy(chunks, cfg, tmp, progress=progress)
         model, _, _ = load_proxy(tmp, device=recipe.device)

@@ -212,3 +212,22 @@ def test_warm_up_members_are_fine_tuned_copies_that_featurise_and_resume(scored,
     assert (dirs[0] / "warmup.safetensors").stat().st_mtime == mtime  # resumed, not retrained
     with pytest.raises(InputError, match="--warmup-layers"):
         import_model(cat, "p", models["llama"], warmup={**warm, "layers": "first:2"})
+
+
+def test_evaluate_from_model_fine_tunes_the_checkpoint_on_each_selection(scored, models):
+    from dsdm_engine.evaluation import harness as ev
+    from dsdm_engine.selectors import SelectionRule
+
+    cat = scored[0]
+    sel = stages.run_selection(cat, "random", "p", rule=SelectionRule(k=120), seed=0, name="r120")
+    recipe = ev.EvalRecipe(from_model=str(models["gpt2"]), seq_len=32, batch_size=4,
+                           finetune_lr=1e-3, device="cpu").resolve(cat, "p")  # fmt: skip
+    assert recipe.to_dict()["from_model"] == str(models["gpt2"].resolve())
+    assert "from_model" not in ev.EvalRecipe().to_dict()  # scratch recipes keep their hashes
+    df = ev.evaluate_selections(cat, [sel], ["cook"], [512], [0, 1], recipe)
+    assert len(df) == 2 and np.isfinite(df["heldout_loss"]).all()
+    tok = ev._tokenizer_for(cat, "p", recipe)
+    ex = ev.heldout_examples(cat, cat.get_target_task("cook")["task_id"], None)
+    before = ev.heldout_loss(load_model(models["gpt2"]), ex, tok, 32)
+    assert (df["heldout_loss"] != before).all()  # the fine-tuning moved the model
+    assert df["heldout_loss"].nunique() == 2  # seeds differ (batch order)
