@@ -198,6 +198,91 @@ STAGE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+@dataclass(frozen=True)
+class StageOption:
+    """One setting of a stage's config dataclass, as the launcher form shows it."""
+
+    name: str
+    flag: str
+    default: Any
+    kind: str  # "bool" | "choice" | "int" | "float" | "text"
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+
+def _stage_configs(stage: str) -> list[type]:
+    """The config dataclasses whose fields a stage's command line takes."""
+    from dsdm_engine.compute.configs import FeatureConfig, ScoreConfig, TrainConfig
+    from dsdm_engine.evaluation.harness import EvalRecipe
+    from dsdm_engine.evaluation.subsets import ValidateConfig
+    from dsdm_engine.stages.config import ProxyConfig
+
+    return {
+        "proxy": [ProxyConfig, TrainConfig], "featurize": [FeatureConfig],
+        "score": [ScoreConfig], "validate": [ValidateConfig], "evaluate": [EvalRecipe],
+    }.get(stage, [])  # fmt: skip
+
+
+# settings the form has its own widgets for, or that are not a launch choice
+_FORM_OWNED = {"seed", "train", "workers"}
+
+
+def stage_options(stage: str) -> list[StageOption]:
+    """Every other setting of a stage (the launcher's options), with its default and type."""
+    import dataclasses
+    import typing
+
+    from dsdm_engine.cli.options import _base_type, flag_of
+
+    out = []
+    for cls in _stage_configs(stage):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name in _FORM_OWNED:
+                continue
+            tp = _base_type(hints[f.name])
+            choices = tuple(f.metadata.get("choices", ()))
+            kind = ("bool" if tp is bool else "choice" if choices else
+                    {int: "int", float: "float"}.get(tp, "text"))  # fmt: skip
+            out.append(StageOption(f.name, flag_of(f), f.default, kind, choices,
+                                   f.metadata.get("help", "")))  # fmt: skip
+    return out
+
+
+def option_args(stage: str, values: dict[str, Any]) -> list[str]:
+    """Flags for the options whose value differs from the default (text from the form is parsed
+    by the option's type); the stage's config dataclasses validate the result first, so a bad
+    value is an error naming its flag before anything is launched."""
+    from data_catalog.errors import InputError
+
+    opts = {o.name: o for o in stage_options(stage)}
+    parsed: dict[str, Any] = {}
+    args: list[str] = []
+    for name, raw in values.items():
+        o = opts[name]
+        value = raw.strip() if isinstance(raw, str) else raw
+        if value in ("", None) or value == o.default:
+            continue
+        if o.kind in ("int", "float"):
+            try:
+                value = int(value) if o.kind == "int" else float(value)
+            except ValueError:
+                raise InputError(f"{o.flag} must be a number, not {raw!r}") from None
+            if value == o.default:
+                continue
+        parsed[name] = value
+        if o.kind == "bool":
+            args.append(o.flag if value else "--no-" + o.flag.removeprefix("--"))
+        else:
+            args += [o.flag, str(value)]
+    for cls in _stage_configs(stage):  # validation only: __post_init__ names the flag
+        import dataclasses
+
+        names = {f.name for f in dataclasses.fields(cls)}
+        cls(**{k: v for k, v in parsed.items() if k in names})
+    return args
+
+
 def stage_args(
     stage: str,
     *,
@@ -208,9 +293,11 @@ def stage_args(
     seed: int | None = None,
     executor: str = "local",
     extra: str = "",
+    options: dict[str, Any] | None = None,
 ) -> list[str]:
-    """The `dsdm` arguments for one stage, from the fields that stage takes; `extra` is split
-    like a shell would (never run by one), so users can pass any other flag of the stage."""
+    """The `dsdm` arguments for one stage, from the fields that stage takes; `options` are the
+    stage's other settings (`stage_options`, only the changed ones become flags); `extra` is
+    split like a shell would (never run by one), for callers that pass flags as text."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; known stages: {', '.join(STAGES)}")
     values = {"method": method, "pool": pool, "target": target, "k": k, "seed": seed,
@@ -219,6 +306,7 @@ def stage_args(
     for field in STAGE_FIELDS[stage]:
         if values[field] not in (None, ""):
             args += [f"--{field}", str(values[field])]
+    args += option_args(stage, options or {})
     try:
         args += shlex.split(extra)
     except ValueError as exc:

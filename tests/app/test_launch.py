@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from data_catalog.catalog import Catalog
+from data_catalog.errors import InputError
 from dsdm_engine.cli import launch as launcher
 
 
@@ -109,3 +110,22 @@ def test_stage_args_builds_argument_lists_without_a_shell():
         launcher.stage_args("nope")
     with pytest.raises(ValueError, match="extra arguments"):
         launcher.stage_args("score", extra="'unclosed")
+
+
+def test_stage_options_become_flags_only_when_changed_and_are_validated():
+    names = {o.name: o for o in launcher.stage_options("featurize")}
+    assert names["proj_dim"].default == 4096 and names["method"].kind == "choice"
+    assert names["whole_docs"].kind == "bool" and "seed" not in names
+    assert launcher.stage_args("featurize", pool="p", options={"proj_dim": "4096"}) == [
+        "featurize", "--pool", "p"]  # fmt: skip
+    args = launcher.stage_args(
+        "featurize", pool="p",
+        options={"proj_dim": " 1024 ", "whole_docs": False, "precondition": "kfac"},
+    )  # fmt: skip
+    assert args == ["featurize", "--pool", "p", "--proj-dim", "1024", "--no-whole-docs",
+                    "--precondition", "kfac"]  # fmt: skip
+    assert "--models" in launcher.stage_args("proxy", pool="p", options={"n_models": "2"})
+    with pytest.raises(InputError, match="--damping must be a positive number"):
+        launcher.stage_args("featurize", pool="p", options={"damping": "0"})
+    with pytest.raises(InputError, match="--subsets must be a number"):
+        launcher.stage_args("validate", pool="p", options={"n_subsets": "lots"})

@@ -202,8 +202,7 @@ def test_jobs_page_checks_selections_with_the_engine_including_exclusions(tiny_w
 
 def test_jobs_page_shows_why_a_launch_failed(tiny_workspace: Catalog):
     at = open_page("jobs")
-    at.number_input[0].set_value(5)
-    at.text_input[0].set_value("--no-such-flag")
+    at.selectbox[0].set_value("featurize").run()  # the tiny workspace has no proxies
     at.button[0].click().run()
     assert any("Launched" in s for s in texts(ok(at).success))
     [launch] = launcher.list_launches(tiny_workspace.workspace.root)
@@ -212,7 +211,23 @@ def test_jobs_page_shows_why_a_launch_failed(tiny_workspace: Catalog):
         time.sleep(0.2)
     at.run()
     assert "failed before it started a job" in " ".join(texts(ok(at).error))
-    assert any("unrecognized arguments: --no-such-flag" in c.value for c in at.code)
+    assert any("no finished proxies run" in c.value for c in at.code)
+
+
+def test_jobs_page_settings_are_widgets_checked_before_launch(tiny_workspace: Catalog):
+    at = open_page("jobs")
+    at.selectbox[0].set_value("featurize").run()
+    assert not [t for t in at.text_input if t.label == "Other flags"]
+    proj = next(t for t in at.text_input if t.label == "--proj-dim")
+    assert proj.value == "4096"
+    proj.set_value("many")
+    at.button[0].click().run()
+    assert "--proj-dim must be a number" in " ".join(texts(ok(at).error))
+    next(t for t in at.text_input if t.label == "--proj-dim").set_value("-3")
+    at.button[0].click().run()
+    assert "--proj-dim must be positive" in " ".join(texts(ok(at).error))
+    logs = tiny_workspace.workspace.artifacts / "logs"
+    assert not logs.exists() or not list(logs.glob("*.json"))  # nothing launched
 
 
 def test_pages_keep_reading_while_another_process_writes(tiny_workspace: Catalog):
