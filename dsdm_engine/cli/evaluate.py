@@ -107,7 +107,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
         "validate",
         params,
         lambda p: validate(
-            cat, args.pool, args.target, cfg, p, not args.no_similarity, args.proxies
+            cat,
+            args.pool,
+            args.target,
+            cfg,
+            p,
+            not args.no_similarity,
+            args.proxies,
+            args.executor,
+            args.ray_address,
         ),  # fmt: skip
         echo=True,
     )
@@ -120,6 +128,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def register_eval_commands(sub: Any) -> None:
     """Add `evaluate`, `validate` and `planted` to the `dsdm` subcommand parser."""
+    from dsdm_engine.cli.engine import add_executor_args
     from dsdm_engine.cli.options import add_config_args
     from dsdm_engine.evaluation.harness import EvalRecipe
     from dsdm_engine.evaluation.subsets import ValidateConfig
@@ -155,6 +164,7 @@ def register_eval_commands(sub: Any) -> None:
         "an imported model needs --from-model)",
     )
     add_config_args(v, ValidateConfig)
+    add_executor_args(v, "subset models")
     v.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("planted", help="AUROC / precision@k of low scores on planted documents")

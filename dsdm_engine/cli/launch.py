@@ -193,7 +193,7 @@ STAGE_FIELDS: dict[str, tuple[str, ...]] = {
     "score": ("pool", "target"),
     "select": ("method", "pool", "target", "k", "seed"),
     "evaluate": ("pool", "target"),
-    "validate": ("pool", "target", "seed"),
+    "validate": ("pool", "target", "seed", "executor"),
     "demo": ("seed",),
 }
 

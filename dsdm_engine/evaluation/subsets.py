@@ -254,8 +254,13 @@ def train_subset_models(
     tasks: Sequence[str],
     config: ValidateConfig = ValidateConfig(),
     progress: ProgressCallback = no_progress,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> SubsetOutcomes:
-    """Train (or resume) the subset models of a validation and collect their outcomes."""
+    """Train (or resume) the subset models of a validation and collect their outcomes.
+
+    `executor="ray"` trains the missing ones as Ray tasks (one per model, `executors.py`); they
+    write the same outcome files and markers, so either executor resumes the other."""
     from dsdm_engine.compute.tokenizer import load_tokenizer
     from dsdm_engine.stages.tokens import run_tokens
 
@@ -334,7 +339,14 @@ def train_subset_models(
     done = len(jobs) - len(todo)
     progress(done, len(jobs), f"{done} subset models already trained" if done else "")
     t0 = time.monotonic()
-    if todo:
+    if todo and executor == "ray":
+        from dsdm_engine.executors import run_units
+
+        run_units(_train_and_measure, todo, "ray",
+                  lambda d, t, msg="": progress(done + d, len(jobs), msg),
+                  label="subset models", gpu=base["device"].startswith("cuda"),
+                  address=ray_address)  # fmt: skip
+    elif todo:
         if config.workers == 1:
             results = map(_train_and_measure, todo)
             for i, name in enumerate(results, 1):

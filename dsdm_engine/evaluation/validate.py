@@ -92,10 +92,13 @@ def validate(
     progress: ProgressCallback = no_progress,
     similarity: bool = True,
     proxies_run_id: str | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> str:
     """LDS of every predictor for the pool's target tasks; returns the validation run id.
 
-    The subset models follow `proxies_run_id`'s recipe (default: the pool's latest proxies)."""
+    The subset models follow `proxies_run_id`'s recipe (default: the pool's latest proxies);
+    `executor="ray"` trains them as Ray tasks."""
     from dsdm_engine.compute.models import resolve_device
 
     config = config or ValidateConfig()
@@ -118,7 +121,9 @@ def validate(
     h = hashlib.sha256(json.dumps(frozen, sort_keys=True).encode()).hexdigest()
     run_id = catalog.create_run("validation", frozen, h, pool_id=pool_id, run_id=f"lds-{h[:12]}")
     try:
-        outcomes = train_subset_models(catalog, proxies_run_id, tasks, config, progress)
+        outcomes = train_subset_models(
+            catalog, proxies_run_id, tasks, config, progress, executor, ray_address
+        )
         predictors: list[Predictor] = []
         for task_id in tasks:
             predictors += dsdm_predictors(catalog, pool_id, task_id)
