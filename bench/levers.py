@@ -12,6 +12,9 @@ retrained), so the held-out aggregate LDS of every row is comparable, CI and all
   instead of TRAK's margin, features re-computed;
 - `kfac…`: K-FAC whitening folded into the projection (`--precondition kfac|kfac-body` at a
   `--damping`), features re-computed;
+- `centre=c`: the target's mean feature minus c × the pool's mean feature (per member) before
+  the preconditioned product: removes the direction every document shares (the frequency
+  direction of near-unigram proxies, method.md "What tiny proxies learn"); scores only;
 - `proxies preset=…,token_budget=…`: other proxies (the demo's recipe with those fields
   changed, e.g. a larger preset or more training tokens), trained and featurised at the
   defaults; their training and featurisation seconds are reported beside the LDS.
@@ -52,6 +55,30 @@ def scores_of(cat: Catalog, features: str, target: str, lam: float) -> np.ndarra
     return cat.scores(run, cat.get_target_task(target)["task_id"])["score"].to_numpy()
 
 
+def centred(cat: Catalog, features: str, tasks: dict[str, str], lam: float, cs: list[float]):
+    """Scores with the target's mean feature centred by c × the pool's mean, per member."""
+    from dsdm_engine.compute.scoring import BLOCK_ROWS
+
+    models = stages.pool_models(cat, features, lam)
+    feats = {t: stages.target_features(cat, features, task_id)[0] for t, task_id in tasks.items()}
+    n = models[0].phi.shape[0]
+    qbar = np.mean([pm.q for pm in models], axis=0)
+    out = {f"centre={c:g}": {t: np.zeros(n) for t in tasks} for c in cs}
+    for m, pm in enumerate(models):
+        mu = np.zeros(pm.phi.shape[1])
+        for s in range(0, n, BLOCK_ROWS):
+            mu += np.asarray(pm.phi[s : s + BLOCK_ROWS], np.float64).sum(axis=0)
+        mu /= n
+        for t in tasks:
+            tbar = np.asarray(feats[t][m], np.float64).mean(axis=0)
+            for c in cs:
+                av = pm.precondition(tbar - c * mu).astype(np.float32)
+                for s in range(0, n, BLOCK_ROWS):
+                    block = np.asarray(pm.phi[s : s + BLOCK_ROWS], np.float32)
+                    out[f"centre={c:g}"][t][s : s + BLOCK_ROWS] += block @ av
+    return {name: {t: v / len(models) * qbar for t, v in per.items()} for name, per in out.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
@@ -64,6 +91,7 @@ def main() -> None:
     ap.add_argument(
         "--kfac", nargs="*", default=[], help="PRECONDITION:DAMPING, e.g. kfac-body:1 kfac:0.1"
     )
+    ap.add_argument("--centre", type=float, nargs="*", default=[], help="pool-mean fractions c")
     ap.add_argument(
         "--proxies", nargs="*", default=[], metavar="FIELD=VALUE,…",
         help="other proxies: the demo's recipe with these fields changed",
@@ -120,6 +148,8 @@ def main() -> None:
             "train_s": t_feat - t_train, "featurize_s": time.monotonic() - t_feat,
             "proxies_run_id": run,
         }  # fmt: skip
+    if args.centre:
+        levers.update(centred(cat, default, tasks, lam0, args.centre))
     for lam in args.lambdas:
         levers[f"λ={lam:g}·tr/k"] = {t: scores_of(cat, default, t, lam) for t in TARGETS}
     preds = [Predictor(name, tasks[t], s) for name, per in levers.items() for t, s in per.items()]
