@@ -85,14 +85,16 @@ text = json.dumps(recipe, indent=1)
 
 @st.cache_data(ttl=300, max_entries=4, show_spinner=False)
 def _pool_view(root: str, pool_id: str, content_hash: str):  # hash: a grown pool re-reads
-    return pool_view(catalog(), pool_id, texts=False)
+    with catalog().session():  # one connection for all its queries
+        return pool_view(catalog(), pool_id, texts=False)
 
 
 @st.cache_data(ttl=60, max_entries=32, show_spinner="previewing…")
 def _preview(recipe_json: str, root: str, content_hash: str):  # one cache per workspace/pool
     recipe, parsed = parse_recipe(json.loads(recipe_json))
     view = _pool_view(root, recipe["pool"], content_hash) if recipe["method"] in FAST else None
-    return preview_recipe(catalog(), recipe, parsed, view=view)
+    with catalog().session():  # one connection for its few dozen queries
+        return preview_recipe(catalog(), recipe, parsed, view=view)
 
 
 st.subheader("Preview")

@@ -33,6 +33,7 @@ _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 # catalog path → the file's (dev, inode, size, mtime) when this process last checked its schema
 _CHECKED: dict[str, tuple] = {}
 _CHECKED_LOCK = threading.Lock()
+_sessions = threading.local()  # per thread: id(catalog) -> its open session connection
 
 
 def now() -> datetime:
@@ -85,8 +86,34 @@ class CatalogBase:
 
     # ---------------------------------------------------------------- connections
     @contextmanager
+    def session(self) -> Iterator[None]:
+        """Within it, every `connect()` of this thread reuses one connection (opening one costs
+        ~10 ms; a page's preview makes dozens of queries). Keep sessions short: while one is
+        open, other processes wait for the file as they do for a write."""
+        local = _sessions.__dict__.setdefault(id(self), None)
+        if local is not None:  # nested: the outer session's connection
+            yield
+            return
+        with self._open() as con:
+            _sessions.__dict__[id(self)] = con
+            try:
+                yield
+            finally:
+                _sessions.__dict__[id(self)] = None
+
+    @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection; retries with jittered backoff while another process writes."""
+        """A short-lived connection (or this thread's `session` one); retries with jittered
+        backoff while another process writes."""
+        shared = _sessions.__dict__.get(id(self))
+        if shared is not None:
+            yield shared
+            return
+        with self._open() as con:
+            yield con
+
+    @contextmanager
+    def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:
         deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.02
         while True:

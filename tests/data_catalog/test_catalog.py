@@ -167,3 +167,24 @@ def test_jobs_progress_and_cancel(catalog):
     assert catalog.update_job(job, done=2) is True
     j = catalog.get_job(job)
     assert (j["done"], j["total"], j["status"], j["params"]) == (2, 10, "running", {"k": 1})
+
+
+def test_a_session_reuses_one_connection_in_its_thread_only(tmp_path):
+    import threading
+
+    cat = Catalog.open(tmp_path / "ws")
+    with cat.connect() as a, cat.connect() as b:
+        assert a is not b  # no session: a connection per use
+    seen = []
+    with cat.session():
+        with cat.connect() as a, cat.connect() as b:
+            assert a is b
+        with cat.session(), cat.connect() as c:  # nested: still the outer one
+            assert c is a
+        t = threading.Thread(target=lambda: seen.append(cat.query_one("SELECT 41 + 1")))
+        t.start()
+        t.join()
+        assert cat.query_one("SELECT 1") == (1,)
+    assert seen == [(42,)]  # another thread opened its own (after waiting for the file lock)
+    with cat.connect() as d:
+        assert d is not a  # the session's connection is closed and gone
