@@ -16,7 +16,13 @@ from typing import Any
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
 from dsdm_engine.cli.common import add_command
-from dsdm_engine.cli.options import finite_float, nonnegative_int, positive_int, seed_int
+from dsdm_engine.cli.options import (
+    add_executor_args,
+    finite_float,
+    nonnegative_int,
+    positive_int,
+    seed_int,
+)
 
 
 def _cat(args: argparse.Namespace) -> Catalog:
@@ -340,21 +346,6 @@ def _select_recipe(args: argparse.Namespace) -> int:
     sel = _cat(args).get_selection(sid)
     print(f"selection {sid} ({sel['name']}): {sel['n_members']} documents, seed {sel['seed']}")
     return 0
-
-
-def add_executor_args(parser: argparse.ArgumentParser, units: str) -> None:
-    """--executor local|ray and --ray-address (see `dsdm_engine/executors.py`)."""
-    parser.add_argument(
-        "--executor",
-        default="local",
-        choices=["local", "ray"],
-        help=f"run the {units} here or as Ray tasks (same files; either resumes the other)",
-    )
-    parser.add_argument(
-        "--ray-address",
-        help="join this Ray cluster (default $DSDM_RAY_ADDRESS, else a local Ray on this "
-        "machine's cores)",
-    )
 
 
 def register_engine_commands(sub: Any) -> None:

@@ -128,8 +128,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def register_eval_commands(sub: Any) -> None:
     """Add `evaluate`, `validate` and `planted` to the `dsdm` subcommand parser."""
-    from dsdm_engine.cli.engine import add_executor_args
-    from dsdm_engine.cli.options import add_config_args
+    from dsdm_engine.cli.options import add_config_args, add_executor_args
     from dsdm_engine.evaluation.harness import EvalRecipe
     from dsdm_engine.evaluation.subsets import ValidateConfig
 

@@ -3,6 +3,7 @@
 A field's flag is ``--`` plus its name with dashes (or ``metadata["flag"]``), its help text is
 ``metadata["help"]``; the argparse default is the dataclass default and the parsed value is
 handed back to the dataclass, whose ``__post_init__`` validates it and names the flag.
+`add_executor_args` adds the shared --executor/--ray-address pair.
 """
 
 from __future__ import annotations
@@ -100,3 +101,18 @@ def config_from_args(cls: type[C], args: argparse.Namespace, **overrides: Any) -
         f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)
     }
     return cls(**{**values, **overrides})
+
+
+def add_executor_args(parser: argparse.ArgumentParser, units: str) -> None:
+    """--executor local|ray and --ray-address (see `dsdm_engine/executors.py`)."""
+    parser.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help=f"run the {units} here or as Ray tasks (same files; either resumes the other)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        help="join this Ray cluster (default $DSDM_RAY_ADDRESS, else a local Ray on this "
+        "machine's cores)",
+    )

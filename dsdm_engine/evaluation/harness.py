@@ -11,8 +11,9 @@ LDS (§6) lives in `subsets.py` (subset models), `lds.py` (statistics) and `vali
   pool's tokenizer and cut at exactly ``budget // seq_len`` chunks, then score every task's
   held-out split and store one row per (selection, task, budget, seed). Stored rows with the same
   recipe hash are skipped, so a rerun after a kill trains only what is missing.
-- `summarise`, `compute_multipliers`, `headline_multipliers`: mean ± std per method and the
-  compute multiplier against random (interpolated on random's loss-vs-budget curve in log budget).
+- `summarise`: mean ± std per method; `compute_multipliers`, `headline_multipliers` (re-exported
+  from `metrics`): the compute multiplier against random (interpolated on random's
+  loss-vs-budget curve in log budget).
 
 Choices (the paper does not fix them):
 - Equal compute: a budget of B tokens trains for ``passes · B`` tokens (default 2 passes, seeded
@@ -41,6 +42,7 @@ import torch
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
 from data_catalog.records import TargetExample
+from dsdm_engine.evaluation.metrics import compute_multipliers, headline_multipliers
 from dsdm_engine.progress import ProgressCallback, no_progress
 
 
@@ -393,52 +395,6 @@ def summarise(df: pd.DataFrame, by: str = "method") -> pd.DataFrame:
     keys = ["task_id", by, "budget_tokens"]
     g = df.groupby(keys, sort=True)["heldout_loss"]
     out = g.agg(loss="mean", loss_std="std", n_seeds="count").reset_index()
-    return out
-
-
-def compute_multipliers(
-    summary: pd.DataFrame, baseline: str = "random", by: str = "method"
-) -> pd.DataFrame:
-    """Compute multiplier of every method (at each budget) against the baseline's curve per task.
-
-    Columns: task_id, method, budget_tokens, loss, multiplier, bound, matched_budget
-    (see `metrics.compute_multiplier`; bound "at_least"/"at_most" when off random's curve).
-    """
-    from dsdm_engine.evaluation.metrics import compute_multiplier
-
-    rows = []
-    for task, grp in summary.groupby("task_id", sort=True):
-        base = grp[grp[by] == baseline].sort_values("budget_tokens")
-        if base.empty:
-            continue
-        for r in grp[grp[by] != baseline].itertuples():
-            m = compute_multiplier(
-                base["budget_tokens"].to_numpy(), base["loss"].to_numpy(), r.loss, r.budget_tokens
-            )
-            rows.append(
-                {
-                    "task_id": task,
-                    "method": getattr(r, by),
-                    "budget_tokens": r.budget_tokens,
-                    "loss": r.loss,
-                    "multiplier": m.value,
-                    "bound": m.bound,
-                    "matched_budget": m.matched_budget,
-                }
-            )
-    cols = ["task_id", "method", "budget_tokens", "loss", "multiplier", "bound", "matched_budget"]
-    return pd.DataFrame(rows, columns=cols)
-
-
-def headline_multipliers(mult: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """One number per (task, method): the geometric mean of its per-budget multipliers."""
-    out: dict[str, dict[str, float]] = {}
-    for (task, method), grp in mult.groupby(["task_id", "method"], sort=True):
-        vals = grp["multiplier"].to_numpy(dtype=float)
-        vals = vals[np.isfinite(vals) & (vals > 0)]
-        out.setdefault(str(task), {})[str(method)] = (
-            float(np.exp(np.log(vals).mean())) if vals.size else math.nan
-        )
     return out
 
 

@@ -226,3 +226,47 @@ def precision_at_k(
         raise ValueError(f"k must be in 1..{s.size}, got {k}")
     order = np.argsort(s if lowest_first else -s, kind="stable")
     return float(y[order[:k]].mean())
+
+
+def compute_multipliers(
+    summary: pd.DataFrame, baseline: str = "random", by: str = "method"
+) -> pd.DataFrame:
+    """Compute multiplier of every method (at each budget) against the baseline's curve per task.
+
+    Columns: task_id, method, budget_tokens, loss, multiplier, bound, matched_budget
+    (see `metrics.compute_multiplier`; bound "at_least"/"at_most" when off random's curve).
+    """
+    rows = []
+    for task, grp in summary.groupby("task_id", sort=True):
+        base = grp[grp[by] == baseline].sort_values("budget_tokens")
+        if base.empty:
+            continue
+        for r in grp[grp[by] != baseline].itertuples():
+            m = compute_multiplier(
+                base["budget_tokens"].to_numpy(), base["loss"].to_numpy(), r.loss, r.budget_tokens
+            )
+            rows.append(
+                {
+                    "task_id": task,
+                    "method": getattr(r, by),
+                    "budget_tokens": r.budget_tokens,
+                    "loss": r.loss,
+                    "multiplier": m.value,
+                    "bound": m.bound,
+                    "matched_budget": m.matched_budget,
+                }
+            )
+    cols = ["task_id", "method", "budget_tokens", "loss", "multiplier", "bound", "matched_budget"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def headline_multipliers(mult: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """One number per (task, method): the geometric mean of its per-budget multipliers."""
+    out: dict[str, dict[str, float]] = {}
+    for (task, method), grp in mult.groupby(["task_id", "method"], sort=True):
+        vals = grp["multiplier"].to_numpy(dtype=float)
+        vals = vals[np.isfinite(vals) & (vals > 0)]
+        out.setdefault(str(task), {})[str(method)] = (
+            float(np.exp(np.log(vals).mean())) if vals.size else math.nan
+        )
+    return out
