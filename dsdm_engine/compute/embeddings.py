@@ -77,8 +77,11 @@ class MiniLMEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
         from dsdm_engine.compute.models import configure_threads
+
+        hf_logging.disable_progress_bar()  # our own progress line reports the stage
 
         configure_threads()
         path = str(self.model_dir or minilm_path())

@@ -153,8 +153,10 @@ def load_model(
                 "import it again (`dsdm proxy import`) to score with the new weights"
             )
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    hf_logging.disable_progress_bar()  # one "Loading weights" bar per subset model otherwise
     try:
         model = AutoModelForCausalLM.from_pretrained(
             str(folder), local_files_only=True, dtype=torch.float32, attn_implementation="eager"
