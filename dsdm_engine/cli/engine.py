@@ -153,7 +153,8 @@ def _dry_run(cat: Catalog, args: argparse.Namespace) -> int:
     device, cfg = est["device"], run["config"]
     print(f"featurisation estimate for pool {pool['pool_id']} ({pool['n_docs']} documents)")
     params = f"{est['n_params']:,} params each"
-    print(f"  members:        {est['n_models']} x {cfg['preset']} ({params})")
+    shape = cfg.get("preset") or cfg["imported"]["model_type"]  # an imported model: its type
+    print(f"  members:        {est['n_models']} x {shape} ({params})")
     print(f"  k:              {est['k']}")
     print(
         f"  feature files:  {est['feature_bytes']:,} bytes on disk "

@@ -116,8 +116,9 @@ class EvalRecipe:
         return inspect_model_dir(str(self.from_model)).as_dict()
 
     def resolve(self, catalog: Catalog, pool_id: str) -> EvalRecipe:
-        """Fill preset, vocabulary and context from the pool's latest finished proxies run
-        (`--from-model`: the context from the model, 128 or its own if shorter)."""
+        """Fill preset, vocabulary and context from the pool's latest finished trained proxies
+        run, imported models skipped (`--from-model`: the context from the model, 128 or its
+        own if shorter)."""
         if self.resolved:
             return self
         if self.from_model:
@@ -127,14 +128,18 @@ class EvalRecipe:
                 from_model=info["path"],
                 seq_len=self.seq_len or min(128, info["max_positions"] or 128),
             )
-        runs = catalog.list_runs("proxies")
-        runs = runs[(runs["pool_id"] == pool_id) & (runs["status"] == "done")]
-        if runs.empty:
+        trained = [
+            r.config
+            for r in catalog.runs("proxies", pool_id=pool_id, status="done")
+            if "imported" not in r.config  # an imported model has no preset: --from-model
+        ]
+        if not trained:
             raise InputError(
-                f"pool {pool_id!r} has no proxies run to take preset/vocab/seq_len from; "
-                "give them explicitly or run `dsdm proxy train`"
+                f"pool {pool_id!r} has no trained proxies run to take preset/vocab/seq_len from; "
+                "give them explicitly, run `dsdm proxy train`, or evaluate an imported model "
+                "with --from-model"
             )
-        cfg = catalog.get_run(str(runs.iloc[-1]["run_id"]))["config"]
+        cfg = trained[-1]
         return replace(
             self,
             preset=self.preset or cfg["preset"],

@@ -158,6 +158,13 @@ def test_bad_model_folders_are_one_error_line_and_change_nothing(scored, models,
     ok = _cli(ws, str(models["gpt2"]), "--pool", "p", "--seq-len", "32")
     assert ok.returncode == 0, ok.stderr
     assert "imported" in ok.stdout
+    est = subprocess.run(
+        [sys.executable, "-m", "dsdm_engine.cli", "--workspace", str(ws), "featurize",
+         "--pool", "p", "--dry-run"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert est.returncode == 0, est.stderr  # the estimate of an imported model's features
+    assert "x gpt2" in est.stdout
 
 
 def test_validate_from_model_fine_tunes_subset_models_from_the_checkpoint(scored, models):
@@ -224,6 +231,11 @@ def test_evaluate_from_model_fine_tunes_the_checkpoint_on_each_selection(scored,
                            finetune_lr=1e-3, device="cpu").resolve(cat, "p")  # fmt: skip
     assert recipe.to_dict()["from_model"] == str(models["gpt2"].resolve())
     assert "from_model" not in ev.EvalRecipe().to_dict()  # scratch recipes keep their hashes
+    import_model(cat, "p", models["gpt2"])  # the newest proxies run is now an imported model
+    trained = [r for r in cat.runs("proxies", pool_id="p") if "imported" not in r.config]
+    scratch = ev.EvalRecipe(device="cpu").resolve(cat, "p")  # takes the trained proxies' recipe
+    assert scratch.preset == trained[-1].config["preset"]
+    assert scratch.seq_len == trained[-1].config["seq_len"]
     df = ev.evaluate_selections(cat, [sel], ["cook"], [512], [0, 1], recipe)
     assert len(df) == 2 and np.isfinite(df["heldout_loss"]).all()
     tok = ev._tokenizer_for(cat, "p", recipe)
