@@ -101,8 +101,16 @@ def pick_pool(cat: Catalog, name: str | None) -> str:
 def ensure_scores(
     cat: Catalog, pool: str, targets: list[str], args: argparse.Namespace
 ) -> dict[str, str]:
-    """target -> finished DsDm scores run, computing proxies/features/scores when missing."""
+    """target -> finished DsDm scores run at the defaults (from `--proxies`, else the pool's first
+    trained proxies run), computing proxies/features/scores when missing."""
     gpu = args.gpu
+    trained = [r.run_id for r in cat.runs("proxies", pool_id=pool, status="done")
+               if "imported" not in r.config]  # fmt: skip
+    if args.proxies or trained:  # the named run, else the pool's first (the demo's own)
+        proxies = args.proxies or trained[0]
+        log(f"DsDm scores at the defaults from proxies {proxies}")
+        features = stages.featurize(cat, proxies, stages.FeatureConfig(), printer("featurize"))
+        return {t: stages.score_task(cat, features, t) for t in targets}
     out, missing = {}, []
     for t in targets:
         try:
@@ -366,6 +374,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--proxy-preset", help="their preset (default tiny CPU / small GPU)")
     p.add_argument("--proxy-seq-len", type=int, help="their context (default 128 / 256)")
     p.add_argument("--feature-k", type=int, help="projection k (default 2048 CPU / 4096 GPU)")
+    p.add_argument(
+        "--proxies",
+        help="DsDm scores from this proxies run at the defaults "
+        "(default: the pool's first trained one, the demo's own)",
+    )
     p.add_argument("--from-model", help="fine-tune this local model folder on every selection")
     p.add_argument("--finetune-lr", type=float, default=1e-4, help="--from-model: peak LR")
     p.add_argument("--quick", action="store_true", help="smaller budgets, 2 seeds (~10 min)")
