@@ -57,7 +57,7 @@ class JobProgress:
         self._last_total = 0
         self.lock = threading.Lock()  # progress writes and heartbeats never overlap
 
-    def __call__(self, done: int, total: int, message: str = "") -> None:
+    def __call__(self, done: int, total: int, message: str = "") -> None:  # noqa: D102
         if self._meter is None or total != self._last_total:
             self._meter, self._last_total = RateMeter(done), total
         now = time.monotonic()
@@ -69,8 +69,9 @@ class JobProgress:
         eta = self._meter.eta_s(done, total) if total else None
         if self.echo:
             pct = f"{100 * done / total:5.1f}%" if total else "     "
-            eta_s = f"ETA {eta:6.0f}s" if eta is not None else "ETA      ?"
-            sys.stderr.write(f"\r{pct} {done}/{total} {rate:,.1f}/s {eta_s} {message[:40]:<40}")
+            sys.stderr.write(
+                f"\r{pct} {done}/{total} {_rate_eta(rate, eta, final)} {message[:40]:<40}"
+            )
             _open_line[0] = not final
             if final:
                 sys.stderr.write("\n")
@@ -171,3 +172,17 @@ def _run(
         raise
     catalog.update_job(job_id, status="done", message="done")
     return result
+
+
+def _rate_eta(rate: float, eta: float | None, final: bool) -> str:
+    """ "12.3/s ETA 40s" for the terminal, as the Jobs page reads it: slow units per minute, no
+    rate when nothing was done here (all of it resumed), no ETA once finished."""
+    if not rate > 0:
+        shown = "        "
+    elif rate >= 1:
+        shown = f"{rate:,.1f}/s"
+    else:
+        shown = f"{rate * 60:,.1f}/min"
+    if final:
+        return shown
+    return f"{shown} " + (f"ETA {eta:6.0f}s" if eta is not None else "ETA      ?")

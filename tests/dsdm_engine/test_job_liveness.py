@@ -175,3 +175,12 @@ def test_jobs_list_limit_must_be_positive(tmp_path, capsys, limit):
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "argument --limit: must be a positive integer" in err
     assert "Traceback" not in err
+
+
+def test_terminal_progress_reads_like_the_jobs_page():
+    from dsdm_engine.jobs import _rate_eta
+
+    assert _rate_eta(140.0, 90.0, False) == "140.0/s ETA     90s"
+    assert _rate_eta(0.025, 600.0, False) == "1.5/min ETA    600s"  # slow units per minute
+    assert "/s" not in _rate_eta(0.0, None, True)  # all resumed: no "0.0/s"
+    assert "ETA" not in _rate_eta(2.0, 0.0, True)  # finished: no ETA
