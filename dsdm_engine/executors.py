@@ -62,14 +62,18 @@ def run_units(
     label: str = "units",
     gpu: bool = False,
     address: str | None = None,
+    on_result: Callable[[int, T], None] | None = None,
 ) -> list[T]:
     """`fn(unit)` for every unit, in order of `units`: here, or as Ray tasks (1 CPU each, and
-    1 GPU with `gpu`). Progress counts finished units with their rate."""
+    1 GPU with `gpu`). Progress counts finished units with their rate; `on_result(i, result)`
+    runs here as each unit finishes (in completion order), e.g. to store it at once."""
     check_executor(executor)
     t0, out = time.monotonic(), []
     if executor == "local" or not units:
         for i, unit in enumerate(units, 1):
             out.append(fn(unit))
+            if on_result is not None:
+                on_result(i - 1, out[-1])
             progress(i, len(units), f"{i}/{len(units)} {label}, {_rate(i, t0)}")
         return out
     ray = init_ray(address)
@@ -82,6 +86,8 @@ def run_units(
         ready, pending = ray.wait(pending, num_returns=1)
         for ref in ready:
             results[index[ref]] = ray.get(ref)
+            if on_result is not None:
+                on_result(index[ref], results[index[ref]])
             done += 1
             progress(done, len(refs), f"{done}/{len(refs)} {label} on Ray, {_rate(done, t0)}")
     return results

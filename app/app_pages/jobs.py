@@ -25,7 +25,7 @@ with st.form("launch"):
     k = c4.number_input("Documents to select (selection)", 1, 10_000_000, 100)
     seed = c5.number_input("seed", 0, 2**31 - 1, 0)
     executor = c6.selectbox(
-        "Executor (proxy, featurize, validate)",
+        "Executor (proxy, featurize, validate, evaluate)",
         ["local", "ray"],
         help="ray: a local Ray on this machine's cores, or $DSDM_RAY_ADDRESS's cluster",
     )

@@ -46,7 +46,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "evaluate",
         params,
         lambda progress: evaluate_selections(
-            cat, args.selections, args.target, args.budgets, args.seeds, recipe, progress
+            cat, args.selections, args.target, args.budgets, args.seeds, recipe, progress,
+            args.executor, args.ray_address,
         ),
         echo=True,
     )
@@ -144,6 +145,7 @@ def register_eval_commands(sub: Any) -> None:
     )
     e.add_argument("--seeds", nargs="+", type=seed_int, default=[0, 1, 2], help="training seeds")
     add_config_args(e, EvalRecipe)
+    add_executor_args(e, "evaluation models")
     e.set_defaults(func=cmd_evaluate)
 
     v = sub.add_parser(

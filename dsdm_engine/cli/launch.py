@@ -192,7 +192,7 @@ STAGE_FIELDS: dict[str, tuple[str, ...]] = {
     "featurize": ("pool", "executor"),
     "score": ("pool", "target"),
     "select": ("method", "pool", "target", "k", "seed"),
-    "evaluate": ("pool", "target"),
+    "evaluate": ("pool", "target", "executor"),
     "validate": ("pool", "target", "seed", "executor"),
     "demo": ("seed",),
 }

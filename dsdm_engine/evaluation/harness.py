@@ -42,6 +42,7 @@ import torch
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
 from data_catalog.records import TargetExample
+from dsdm_engine.evaluation.heldout import completion_logprobs, heldout_loss
 from dsdm_engine.evaluation.metrics import compute_multipliers, headline_multipliers
 from dsdm_engine.progress import ProgressCallback, no_progress
 
@@ -185,60 +186,6 @@ class EvalRecipe:
         )
 
 
-# ------------------------------------------------------------------ held-out loss
-def completion_logprobs(
-    model: torch.nn.Module,
-    examples: Sequence[TargetExample],
-    tokenizer: Any,
-    seq_len: int,
-    batch_size: int = 32,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per example: summed log-prob of its completion tokens and their count. -> 2 × (m,)."""
-    from dsdm_engine.compute.tokenizer import encode_targets
-
-    arr = encode_targets(
-        [e.prompt for e in examples], [e.completion for e in examples], tokenizer, seq_len
-    )
-    device = next(model.parameters()).device
-    sums, counts = [], []
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for s in range(0, len(examples), batch_size):
-            ids = torch.as_tensor(
-                arr.input_ids[s : s + batch_size], dtype=torch.long, device=device
-            )
-            att = torch.as_tensor(arr.attention_mask[s : s + batch_size], device=device).long()
-            mask = torch.as_tensor(arr.loss_mask[s : s + batch_size], device=device)
-            logits = model(input_ids=ids, attention_mask=att).logits.float()  # (B, T, V)
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)  # predicts tokens 1..T-1
-            tok = logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)  # (B, T-1)
-            m = mask[:, 1:].to(tok.dtype)
-            sums.append((tok * m).sum(-1).cpu().numpy())
-            counts.append(m.sum(-1).cpu().numpy())
-    model.train(was_training)
-    if not sums:
-        return np.zeros(0), np.zeros(0)
-    return np.concatenate(sums).astype(np.float64), np.concatenate(counts).astype(np.float64)
-
-
-def heldout_loss(
-    model: torch.nn.Module,
-    examples: Sequence[TargetExample],
-    tokenizer: Any,
-    seq_len: int,
-    batch_size: int = 32,
-) -> float:
-    """Mean NLL per completion token over `examples` (token-weighted; prompts carry no loss)."""
-    if not examples:
-        raise InputError("no examples to evaluate on")
-    sums, counts = completion_logprobs(model, examples, tokenizer, seq_len, batch_size)
-    total = counts.sum()
-    if total == 0:
-        raise InputError("the examples have no completion tokens")
-    return float(-sums.sum() / total)
-
-
 # ------------------------------------------------------------------ training data
 def selection_chunks(
     catalog: Catalog, selection_id: str, budget_tokens: int, tokenizer: Any, seq_len: int
@@ -323,6 +270,23 @@ def _stored(catalog: Catalog) -> dict[tuple[str, str, int, int, str], float]:
     return out
 
 
+def evaluate_unit(
+    unit: dict[str, Any], progress: ProgressCallback = no_progress
+) -> dict[str, float]:
+    """One evaluation model: train it on the unit's chunks, return each task's held-out loss.
+
+    A function of its inputs only (chunks, recipe, budget, seed, tokenizer, examples), so the
+    local loop and a Ray task (`executors.run_units`) compute the same bits."""
+    from dsdm_engine.compute.models import configure_threads
+
+    configure_threads()
+    rc: EvalRecipe = unit["recipe"]
+    model = train_fresh(unit["chunks"], rc, unit["budget"], unit["seed"], progress=progress)
+    seq_len, batch = int(rc.seq_len or 0), rc.eval_batch_size
+    tok = unit["tok"]
+    return {t: heldout_loss(model, ex, tok, seq_len, batch) for t, ex in unit["examples"].items()}
+
+
 def evaluate_selections(
     catalog: Catalog,
     selection_ids: Sequence[str],
@@ -331,11 +295,15 @@ def evaluate_selections(
     seeds: Sequence[int],
     recipe: EvalRecipe = EvalRecipe(),
     progress: ProgressCallback = no_progress,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> pd.DataFrame:
     """Train and evaluate every (selection, budget, seed) on every task's held-out split.
 
     Returns one row per (selection, task, budget, seed): selection_id, method, task_id,
-    budget_tokens, seed, heldout_loss, reused (True when it was already stored).
+    budget_tokens, seed, heldout_loss, reused (True when it was already stored). Each model's
+    losses are stored as soon as it finishes, so a rerun after a kill trains only what is
+    missing. `executor="ray"`: the models train as Ray tasks (one per unit; same losses).
     """
     if not selection_ids or not task_refs or not budgets_tokens or not seeds:
         raise InputError("need at least one selection, task, budget and seed")
@@ -343,10 +311,11 @@ def evaluate_selections(
     tasks = [catalog.get_target_task(t)["task_id"] for t in task_refs]
     units = [(s, b, seed) for s in sels for b in budgets_tokens for seed in seeds]
     total = len(units) * 100
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[int, dict[str, Any]]] = []
     stored = _stored(catalog)
     recipes: dict[str, EvalRecipe] = {}
     cache: dict[str, Any] = {}  # tokenizers and held-out examples
+    plan: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (unit to train, what to store)
     for u, (sel, budget, seed) in enumerate(units):
         pool_id, sid = sel["pool_id"], sel["selection_id"]
         if pool_id not in recipes:
@@ -358,7 +327,7 @@ def evaluate_selections(
         for t in tasks:
             if t not in todo:
                 loss = stored[(sid, t, int(budget), int(seed), rhash)]
-                rows.append({**base, "task_id": t, "heldout_loss": loss, "reused": True})
+                rows.append((u, {**base, "task_id": t, "heldout_loss": loss, "reused": True}))
         label = f"{sel['name']} @ {budget:,} tokens, seed {seed}"
         if not todo:
             progress((u + 1) * 100, total, f"{label}: already evaluated, skipped")
@@ -366,12 +335,10 @@ def evaluate_selections(
         if f"tok:{pool_id}" not in cache:
             cache[f"tok:{pool_id}"] = _tokenizer_for(catalog, pool_id, rc)
         tok = cache[f"tok:{pool_id}"]
+        for t in todo:
+            if f"ex:{t}" not in cache:
+                cache[f"ex:{t}"] = heldout_examples(catalog, t, rc.max_heldout)
         chunks = selection_chunks(catalog, sid, int(budget), tok, int(rc.seq_len or 0))
-
-        def report(done: int, tot: int, msg: str = "", u: int = u, label: str = label) -> None:
-            progress(u * 100 + int(90 * done / max(tot, 1)), total, f"{label}: {msg}")
-
-        model = train_fresh(chunks, rc, int(budget), int(seed), progress=report)
         config = {
             **rc.to_dict(),
             "recipe_hash": rhash,
@@ -379,19 +346,41 @@ def evaluate_selections(
             "data_tokens": int(chunks.size),
             "selection_name": sel["name"],
         }
-        for t in todo:
-            if f"ex:{t}" not in cache:
-                cache[f"ex:{t}"] = heldout_examples(catalog, t, rc.max_heldout)
-            ex = cache[f"ex:{t}"]
-            loss = heldout_loss(model, ex, tok, int(rc.seq_len or 0), rc.eval_batch_size)
-            catalog.save_evaluation(
-                sid, t, int(budget), int(seed), loss, {**config, "n_heldout": len(ex)}
-            )
-            stored[(sid, t, int(budget), int(seed), rhash)] = loss
-            rows.append({**base, "task_id": t, "heldout_loss": loss, "reused": False})
-        progress((u + 1) * 100, total, f"{label}: evaluated on {len(todo)} task(s)")
+        unit = {"chunks": chunks, "recipe": rc, "budget": int(budget), "seed": int(seed),
+                "tok": tok, "examples": {t: cache[f"ex:{t}"] for t in todo}}  # fmt: skip
+        plan.append((unit, {"u": u, "base": base, "config": config, "label": label, "rh": rhash}))
+
+    def save(i: int, losses: dict[str, float]) -> None:
+        unit, meta = plan[i]
+        b = meta["base"]
+        for t, loss in losses.items():
+            n = len(unit["examples"][t])
+            catalog.save_evaluation(b["selection_id"], t, b["budget_tokens"], int(b["seed"]),
+                                    loss, {**meta["config"], "n_heldout": n})  # fmt: skip
+            stored[(b["selection_id"], t, b["budget_tokens"], int(b["seed"]), meta["rh"])] = loss
+            rows.append((meta["u"], {**b, "task_id": t, "heldout_loss": loss, "reused": False}))
+
+    if executor == "ray" and plan:
+        from dsdm_engine.executors import run_units
+
+        done = len(units) - len(plan)
+        run_units(evaluate_unit, [p[0] for p in plan], "ray",
+                  lambda d, _t, msg="": progress((done + d) * 100, total, msg),
+                  label="evaluation models", gpu=str(recipe.device).startswith("cuda"),
+                  address=ray_address, on_result=save)  # fmt: skip
+    else:
+        for i, (unit, meta) in enumerate(plan):
+            u, label = meta["u"], meta["label"]
+
+            def report(done: int, tot: int, msg: str = "", u: int = u, label: str = label) -> None:
+                progress(u * 100 + int(90 * done / max(tot, 1)), total, f"{label}: {msg}")
+
+            save(i, evaluate_unit(unit, report))
+            n = len(unit["examples"])
+            progress((u + 1) * 100, total, f"{label}: evaluated on {n} task(s)")
     cols = ["selection_id", "method", "task_id", "budget_tokens", "seed", "heldout_loss", "reused"]
-    return pd.DataFrame(rows, columns=cols)
+    ordered = [r for _, r in sorted(rows, key=lambda ur: ur[0])]  # stable: unit, then task
+    return pd.DataFrame(ordered, columns=cols)
 
 
 # ------------------------------------------------------------------ summaries
@@ -405,6 +394,7 @@ def summarise(df: pd.DataFrame, by: str = "method") -> pd.DataFrame:
 
 __all__ = [
     "EvalRecipe",
+    "evaluate_unit",
     "completion_logprobs",
     "compute_multipliers",
     "evaluate_selections",

@@ -94,3 +94,31 @@ def test_ray_subset_models_equal_local_and_resume_across_executors(scored, ray_l
     shutil.rmtree(local.root / "subset_3")
     redo = train_subset_models(cat, proxies, [task], cfg(0), executor="ray")
     assert np.array_equal(redo.outcomes[key], local.outcomes[key])
+
+
+def test_ray_evaluations_equal_local_and_resume_across_executors(scored, ray_local):
+    from dsdm_engine.evaluation import harness as ev
+    from dsdm_engine.selectors import SelectionRule
+
+    cat = scored[0]
+    sels = [
+        stages.run_selection(cat, "random", "p", rule=SelectionRule(k=100), seed=s, name=f"ev{s}")
+        for s in (0, 1)
+    ]
+
+    def run(lr: float, executor: str):  # a new lr is a new recipe hash: nothing is reused
+        recipe = ev.EvalRecipe(lr=lr, batch_size=4, passes=1.0, device="cpu")
+        return ev.evaluate_selections(cat, sels, ["cook"], [256], [0, 1], recipe,
+                                      executor=executor)  # fmt: skip
+
+    local, on_ray = run(3e-3, "local"), run(3.001e-3, "ray")
+    assert not local["reused"].any() and not on_ray["reused"].any()
+    assert len(on_ray) == 4 and on_ray["selection_id"].tolist() == local["selection_id"].tolist()
+    same = run(3e-3, "ray")  # the local run's recipe on Ray: everything stored, nothing retrained
+    assert same["reused"].all() and same["heldout_loss"].tolist() == local["heldout_loss"].tolist()
+    # the same recipe, trained on Ray after one stored result is removed: the same bits
+    with cat.connect() as con:
+        con.execute("DELETE FROM evaluations WHERE selection_id = ? AND seed = 1", [sels[1]])
+    redo = run(3e-3, "ray")
+    assert redo["reused"].sum() == 3
+    assert redo["heldout_loss"].tolist() == local["heldout_loss"].tolist()
