@@ -53,14 +53,28 @@ def per_example_scores(catalog: Catalog, scores_run_id: str) -> np.ndarray:
 
 
 def dsdm_predictors(catalog: Catalog, pool_id: str, task_id: str) -> list[Predictor]:
-    """Every finished scores run of `task_id` on the pool, named by its scoring settings."""
+    """Every finished scores run of `task_id` on the pool, named by its scoring settings and the
+    proxies behind it (an imported model by its folder), so several runs can be told apart."""
     out = []
     for run_id in _latest_done(catalog, "scores", pool_id=pool_id, task_id=task_id)["run_id"]:
         cfg = catalog.get_run(run_id)["config"]
-        name = f"dsdm λ={cfg['lambda_rel']} {cfg.get('normalize', 'none')} ({run_id})"
+        name = (f"dsdm λ={cfg['lambda_rel']} {cfg.get('normalize', 'none')}, "
+                f"{_proxies_label(catalog, cfg['features_run_id'])} ({run_id})")  # fmt: skip
         scores = catalog.scores(run_id, task_id)["score"].to_numpy()
         out.append(Predictor(name, task_id, scores, per_example_scores(catalog, run_id)))
     return out
+
+
+def _proxies_label(catalog: Catalog, features_run_id: str) -> str:
+    """ "4 tiny proxies-…" or "imported llama my-model" for the proxies of a features run."""
+    from pathlib import Path
+
+    proxies = catalog.get_run(features_run_id)["config"]["proxies_run_id"]
+    cfg = catalog.get_run(proxies)["config"]
+    if "imported" in cfg:
+        info = cfg["imported"]
+        return f"imported {info.get('model_type', 'model')} {Path(info['path']).name}"
+    return f"{cfg.get('n_models', '?')} {cfg.get('preset', '?')} {proxies}"
 
 
 def similarity_predictors(

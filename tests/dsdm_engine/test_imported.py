@@ -182,6 +182,9 @@ def test_validate_from_model_fine_tunes_subset_models_from_the_checkpoint(scored
     run_id = validate(cat, "p", ["cook"], cfg, similarity=False, proxies_run_id=run)
     res = cat.lds_results(run_id=run_id)
     assert len(res) and res["aggregate_lds"].between(-1, 1).all()
+    names = set(res.loc[res["kind"] == "dsdm", "predictor"])  # the imported model's run is named
+    assert any(", imported llama llama (scores-" in n for n in names), names
+    assert any(" tiny proxies-" in n for n in names), names  # the trained proxies' runs too
     root = cat.run(run_id).artifact_dir
     assert not any(root.glob("subset_*/model"))  # fine-tuned models are measured, not kept
     # the subsets moved the outcome: fine-tuned models differ from one another
