@@ -46,8 +46,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "evaluate",
         params,
         lambda progress: evaluate_selections(
-            cat, args.selections, args.target, args.budgets, args.seeds, recipe, progress,
-            args.executor, args.ray_address,
+            cat,
+            args.selections,
+            args.target,
+            args.budgets,
+            args.seeds,
+            recipe,
+            progress,
+            args.executor,
+            args.ray_address,
         ),
         echo=True,
     )
