@@ -82,14 +82,21 @@ def run_units(
     index = {ref: i for i, ref in enumerate(refs)}
     results: list[Any] = [None] * len(refs)
     pending, done = list(refs), 0
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        for ref in ready:
-            results[index[ref]] = ray.get(ref)
-            if on_result is not None:
-                on_result(index[ref], results[index[ref]])
-            done += 1
-            progress(done, len(refs), f"{done}/{len(refs)} {label} on Ray, {_rate(done, t0)}")
+    try:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
+                results[index[ref]] = ray.get(ref)
+                if on_result is not None:
+                    on_result(index[ref], results[index[ref]])
+                done += 1
+                progress(done, len(refs), f"{done}/{len(refs)} {label} on Ray, {_rate(done, t0)}")
+    except BaseException:  # cancelled (or failed): stop the tasks still running, then re-raise,
+        for ref in pending:  # so no orphaned task writes into files a later run resumes from
+            ray.cancel(ref, force=True)
+        if pending:
+            ray.wait(pending, num_returns=len(pending), timeout=30)
+        raise
     return results
 
 

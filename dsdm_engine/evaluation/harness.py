@@ -277,9 +277,12 @@ def evaluate_unit(
 
     A function of its inputs only (chunks, recipe, budget, seed, tokenizer, examples), so the
     local loop and a Ray task (`executors.run_units`) compute the same bits."""
-    from dsdm_engine.compute.models import configure_threads
+    import os
 
-    configure_threads()
+    if os.environ.get("DSDM_TORCH_THREADS"):  # a Ray worker (or a user's setting); else the
+        from dsdm_engine.compute.models import configure_threads  # caller's threads stand
+
+        configure_threads()
     rc: EvalRecipe = unit["recipe"]
     model = train_fresh(unit["chunks"], rc, unit["budget"], unit["seed"], progress=progress)
     seq_len, batch = int(rc.seq_len or 0), rc.eval_batch_size

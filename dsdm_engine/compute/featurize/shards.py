@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -184,10 +185,8 @@ def _assemble(
     _atomic_save_npy(out_dir / "q.npy", qs)
     atomic.fsync_dir(out_dir)
     atomic.write_bytes(out_dir / "COMPLETE", b"ok\n")
-    if not keep_shards:
-        for p in shards.iterdir():
-            p.unlink()
-        shards.rmdir()
+    if not keep_shards:  # the features are complete: leftovers must not fail the run
+        shutil.rmtree(shards, ignore_errors=True)
     return load_pool_features(out_dir)
 
 
