@@ -62,6 +62,7 @@ from dsdm_engine import stages  # noqa: E402
 from dsdm_engine.evaluation import harness as ev  # noqa: E402
 from dsdm_engine.evaluation import planted as planted_mod  # noqa: E402
 from dsdm_engine.selectors import SELECTORS, SelectionRule, available_selectors  # noqa: E402
+from dsdm_engine.stages.proxies import trained_proxies  # noqa: E402
 
 DEMO_TARGETS = ("squad", "cs_algorithms", "jeopardy", "lambada")
 SIMILARITY = ("dsir", "classifier", "embedding", "bm25")  # the similarity baselines of the bars
@@ -104,10 +105,9 @@ def ensure_scores(
     """target -> finished DsDm scores run at the defaults (from `--proxies`, else the pool's first
     trained proxies run), computing proxies/features/scores when missing."""
     gpu = args.gpu
-    trained = [r.run_id for r in cat.runs("proxies", pool_id=pool, status="done")
-               if "imported" not in r.config]  # fmt: skip
+    trained = trained_proxies(cat, pool)
     if args.proxies or trained:  # the named run, else the pool's first (the demo's own)
-        proxies = args.proxies or trained[0]
+        proxies = args.proxies or trained[0].run_id
         log(f"DsDm scores at the defaults from proxies {proxies}")
         features = stages.featurize(cat, proxies, stages.FeatureConfig(), printer("featurize"))
         return {t: stages.score_task(cat, features, t) for t in targets}

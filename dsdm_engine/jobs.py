@@ -57,7 +57,7 @@ class JobProgress:
         self._last_total = 0
         self.lock = threading.Lock()  # progress writes and heartbeats never overlap
 
-    def __call__(self, done: int, total: int, message: str = "") -> None:  # noqa: D102
+    def __call__(self, done: int, total: int, message: str = "") -> None:
         if self._meter is None or total != self._last_total:
             self._meter, self._last_total = RateMeter(done), total
         now = time.monotonic()

@@ -129,18 +129,16 @@ class EvalRecipe:
                 from_model=info["path"],
                 seq_len=self.seq_len or min(128, info["max_positions"] or 128),
             )
-        trained = [
-            r.config
-            for r in catalog.runs("proxies", pool_id=pool_id, status="done")
-            if "imported" not in r.config  # an imported model has no preset: --from-model
-        ]
+        from dsdm_engine.stages.proxies import trained_proxies
+
+        trained = trained_proxies(catalog, pool_id)  # an imported model has no preset
         if not trained:
             raise InputError(
                 f"pool {pool_id!r} has no trained proxies run to take preset/vocab/seq_len from; "
                 "give them explicitly, run `dsdm proxy train`, or evaluate an imported model "
                 "with --from-model"
             )
-        cfg = trained[-1]
+        cfg = trained[-1].config
         return replace(
             self,
             preset=self.preset or cfg["preset"],

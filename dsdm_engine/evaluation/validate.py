@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,8 +68,6 @@ def dsdm_predictors(catalog: Catalog, pool_id: str, task_id: str) -> list[Predic
 
 def _proxies_label(catalog: Catalog, features_run_id: str) -> str:
     """ "4 tiny proxies-…" or "imported llama my-model" for the proxies of a features run."""
-    from pathlib import Path
-
     proxies = catalog.get_run(features_run_id)["config"]["proxies_run_id"]
     cfg = catalog.get_run(proxies)["config"]
     if "imported" in cfg:

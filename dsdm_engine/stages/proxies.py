@@ -184,6 +184,12 @@ def _warm_up(catalog: Catalog, run_id: str, chunks: np.ndarray, frozen: dict[str
         (out / "COMPLETE").write_text("ok\n")
 
 
+def trained_proxies(catalog: Catalog, pool_id: str) -> list[Any]:
+    """The pool's finished proxies runs trained here (imported models left out), oldest first."""
+    runs = catalog.runs("proxies", pool_id=pool_id, status="done")
+    return [r for r in runs if "imported" not in r.config]
+
+
 def imported_model(catalog: Catalog, run_id: str) -> dict[str, Any] | None:
     """An imported proxies run's `ModelInfo` dict (None for proxies trained here)."""
     return catalog.run(run_id).config.get("imported")
