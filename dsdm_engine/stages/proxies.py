@@ -42,7 +42,7 @@ def train_proxies(
             f"pool {pool_id!r} has only {len(chunks)} chunks of {tc.seq_len} tokens; "
             "add documents or lower --seq-len"
         )
-    frozen = {**config.frozen(), "pool_id": pool_id, "pool_hash": pool["content_hash"]}
+    frozen = _frozen(config, pool_id, pool["content_hash"])
     budget = tc.token_budget or int(round(tc.alpha * len(chunks))) * tc.seq_len
     total = budget * config.n_models
     with catalog.begin_run("proxies", frozen, pool_id=pool_id) as run:
@@ -68,6 +68,19 @@ def train_proxies(
 
             train_proxy(chunks, config.for_proxy(m), out, progress=report)
     return run.run_id
+
+
+def _frozen(config: ProxyConfig, pool_id: str, pool_hash: str) -> dict[str, Any]:
+    return {**config.frozen(), "pool_id": pool_id, "pool_hash": pool_hash}
+
+
+def proxies_run_id(catalog: Catalog, pool_id: str, config: ProxyConfig) -> str:
+    """The id `train_proxies(catalog, pool_id, config)` gives its run, known before it starts
+    (another process can wait for it)."""
+    from data_catalog.catalog.connection import config_hash
+
+    frozen = _frozen(config, pool_id, catalog.get_pool(pool_id)["content_hash"])
+    return f"proxies-{config_hash(frozen)[:12]}"
 
 
 def _train_unit(unit: dict[str, Any]) -> str:

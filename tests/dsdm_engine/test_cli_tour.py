@@ -17,7 +17,7 @@ from dsdm_engine.cli import main
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
 
 
-def test_demo_then_target_list_planted_evaluate_validate(tmp_path, capsys):
+def test_demo_then_target_list_planted_evaluate_validate(tmp_path, capsys, monkeypatch):
     ws = str(tmp_path / "ws")
 
     def dsdm(*argv: str) -> str:
@@ -55,6 +55,26 @@ def test_demo_then_target_list_planted_evaluate_validate(tmp_path, capsys):
         res = evaluation_results(cat, cat.get_target_task(target)["task_id"])
         assert {256, 512} <= set(res[res["method"] == "random"]["budget"]), target
         assert {"dsdm", "bm25", "embedding"} <= set(res["method"]), res
+    # the demo's second lane (demo_side.py) trains the quick validation's subset models for the
+    # proxies run the main lane trains (known by id before it starts); the validation reuses them
+    from dsdm_engine.evaluation.subsets import ValidateConfig
+    from dsdm_engine.stages import demo_side
+    from dsdm_engine.stages.proxies import proxies_run_id
+
+    quick = ValidateConfig(n_subsets=4, noise_seeds=0, max_examples=6, workers=1)
+    monkeypatch.setitem(demo.PLANS, "tiny", replace(demo.PLANS["tiny"], validation=quick))
+    plan = demo.PLANS["tiny"]
+    proxies = proxies_run_id(cat, "demo", plan.proxies.with_train(seed=0, device="auto"))
+    assert cat.get_run(proxies)["status"] == "done"
+    before = set(Path(ws).rglob("subset_*/COMPLETE"))
+    demo_side.side_lane(cat, "tiny", 0, "auto", validation=True)
+    jobs = cat.list_jobs()
+    assert (jobs["kind"] == "subset_models").sum() == 1
+    trained = {p: p.stat().st_mtime_ns for p in Path(ws).rglob("subset_*/COMPLETE")}
+    assert len(set(trained) - before) == 4
+    lds = cat.get_run(demo._validation(cat, plan, "auto"))
+    assert lds["status"] == "done"
+    assert {p: p.stat().st_mtime_ns for p in Path(ws).rglob("subset_*/COMPLETE")} == trained
     capsys.readouterr()
     demo.print_summary(cat, {"timings": {"evaluation_s": 1.0}})
     lines = capsys.readouterr().out.splitlines()
