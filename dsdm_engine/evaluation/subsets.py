@@ -167,7 +167,6 @@ def _encode_examples(catalog: Catalog, tasks: Sequence[str], tok: Any, seq_len: 
 
 def _train_and_measure(job: dict[str, Any]) -> str:
     """Worker: train one subset model (common seed), record per-example completion log-probs."""
-    import torch
 
     from dsdm_engine.compute.configs import TrainConfig
     from dsdm_engine.compute.models import configure_threads
@@ -175,9 +174,14 @@ def _train_and_measure(job: dict[str, Any]) -> str:
 
     configure_threads()
     out = Path(job["out"])
-    if (out / "COMPLETE").exists():
+    known = _measured(out)
+    if known is not None and all(k in known for k in job["keys"]):
         return job["name"]
     root = Path(job["root"])
+    if known is not None and (out / "model").is_dir():  # trained for other targets: measure these
+        model = load_proxy(out / "model", device=job["device"])[0]
+        _measure(model, job, root, out, known)
+        return job["name"]
     flat = np.load(root / "doc_tokens.npy", mmap_mode="r")
     offsets = np.load(root / "doc_offsets.npy")
     member = np.load(root / "masks.npy", mmap_mode="r")[job["subset"]]
@@ -189,16 +193,33 @@ def _train_and_measure(job: dict[str, Any]) -> str:
         tc = TrainConfig(**{**job["train"], "alpha": 1.0, "seed": job["seed"]})
         train_proxy(chunks, tc, out / "model")
         model = load_proxy(out / "model", device=job["device"])[0]
+    _measure(model, job, root, out, known or {})
+    return job["name"]
+
+
+def _measured(out: Path) -> dict[str, Any] | None:
+    """The outcomes a finished subset model recorded (None while it is not finished)."""
+    if not (out / "COMPLETE").exists():
+        return None
+    return json.loads((out / "outcomes.json").read_text())
+
+
+def _measure(model: Any, job: dict[str, Any], root: Path, out: Path, known: dict) -> None:
+    """Record the model's outcomes on the job's (task, split) keys beside those it has, then
+    mark it finished (a later validation with more targets measures only the new ones)."""
+    import torch
+
     model.eval()
-    outcomes = {}
+    outcomes = dict(known)
     with torch.no_grad():
         for key in job["keys"]:
+            if key in outcomes:
+                continue
             task_id, split = key.split("|")
             arr = np.load(root / f"examples-{task_id}-{split}.npz")
             outcomes[key] = _mean_logprobs(model, arr).tolist()
-    (out / "outcomes.json").write_text(json.dumps(outcomes))
+    atomic.write_text(out / "outcomes.json", json.dumps(outcomes))
     (out / "COMPLETE").write_text("ok\n")
-    return job["name"]
 
 
 def _finetuned(job: dict[str, Any], chunks: np.ndarray) -> Any:
@@ -335,7 +356,7 @@ def train_subset_models(
         }  # fmt: skip
         for s in range(config.noise_seeds)
     ]
-    todo = [j for j in jobs if not (Path(j["out"]) / "COMPLETE").exists()]
+    todo = [j for j in jobs if not set(keys) <= set(_measured(Path(j["out"])) or ())]
     done = len(jobs) - len(todo)
     progress(done, len(jobs), f"{done} subset models already trained" if done else "")
     t0 = time.monotonic()

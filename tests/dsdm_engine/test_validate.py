@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,3 +147,27 @@ def test_validate_without_noise_seeds_reports_no_noise_floor(tiny_scored):
     run_id = validate(tiny_scored, "p", config=cfg, similarity=False)
     res = tiny_scored.lds_results(run_id=run_id)
     assert (res["n_subsets"] == 4).all() and set(res["kind"]) == {"dsdm"}
+
+
+def test_a_validation_with_another_target_reuses_the_subset_models(tiny_scored):
+    """Subset models trained for target t, validated later for t and u: u is measured on the
+    same models (none retrained), t's outcomes are kept."""
+    cat = tiny_scored
+    rng = random.Random(2)
+    words = "stir sauce garlic team goal match loop index".split()
+    ex = [(" ".join(rng.sample(words, 3)), " " + rng.choice(words)) for _ in range(8)]
+    add_target_task(cat, "u", ex, origin="test")
+    features = cat.list_runs("features")
+    stages.score_task(cat, str(features[features["status"] == "done"]["run_id"].iloc[-1]), "u")
+    cfg = ValidateConfig(n_subsets=4, noise_seeds=0, workers=1, token_budget=1024, device="cpu")
+    first = cat.get_run(validate(cat, "p", ["t"], cfg, similarity=False))
+    root = Path(first["artifact_path"])
+    weights = {p: p.stat().st_mtime_ns for p in root.glob("subset_*/model/**/*") if p.is_file()}
+    t_before = [json.loads((root / f"subset_{j}" / "outcomes.json").read_text()) for j in range(4)]
+    both = validate(cat, "p", ["t", "u"], cfg, similarity=False)
+    assert {p: p.stat().st_mtime_ns for p in weights} == weights and weights
+    for j, before in enumerate(t_before):
+        after = json.loads((root / f"subset_{j}" / "outcomes.json").read_text())
+        assert {k: after[k] for k in before} == before and len(after) == 2 * len(before)
+    tasks = set(cat.lds_results(run_id=both)["task_id"])
+    assert tasks == {cat.get_target_task(t)["task_id"] for t in ("t", "u")}
