@@ -23,7 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BLOCK_ROWS = 65_536  # rows of Φ per block: bounds memory for memmapped pools
+# Rows per block wherever a feature store is streamed (scoring, Gram, window sums): 8,192 rows
+# at k = 4,096 are 128 MB of float32 (256 MB as float64) whatever the pool size. (65,536 made
+# every such block 1-2 GB, and a pool of fewer rows was read whole: RSS grew with the pool.)
+BLOCK_ROWS = 8_192
 
 
 @dataclass(frozen=True)

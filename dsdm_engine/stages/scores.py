@@ -16,6 +16,7 @@ from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError, NotFoundError
 from data_catalog.ranks import percentiles, zscores
 from dsdm_engine.compute.configs import ScoreConfig
+from dsdm_engine.compute.scoring import BLOCK_ROWS
 from dsdm_engine.progress import ProgressCallback, no_progress
 from dsdm_engine.stages.features import target_features
 
@@ -106,8 +107,10 @@ def feature_norms(models: list[Any]) -> np.ndarray:
     n = models[0].phi.shape[0]
     out = np.zeros(n)
     for pm in models:
-        for s in range(0, n, 65_536):
-            out[s : s + 65_536] += np.linalg.norm(np.asarray(pm.phi[s : s + 65_536]), axis=1)
+        for s in range(0, n, BLOCK_ROWS):
+            out[s : s + BLOCK_ROWS] += np.linalg.norm(
+                np.asarray(pm.phi[s : s + BLOCK_ROWS]), axis=1
+            )
     return out / len(models)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from data_catalog import atomic
 from dsdm_engine.compute.featurize.store import FeatureWriter
+from dsdm_engine.compute.scoring import BLOCK_ROWS
 
 
 def document_windows(
@@ -52,7 +53,7 @@ def sum_windows(
     n_tokens: np.ndarray,
     n_docs: int,
     out_dir: Path,
-    block: int = 65_536,
+    block: int = BLOCK_ROWS,
     store: str = "float32",
 ) -> None:
     """Per-document features = sum of their windows' rows; Q = token-weighted mean of the
