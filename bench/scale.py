@@ -156,9 +156,11 @@ def step_target(ws: str, n: int) -> dict[str, Any]:
         feats[(feats["pool_id"] == POOL) & (feats["status"] == "done")]["run_id"].iloc[-1]
     )
     recs = builtin_target_examples("squad", max_examples=200, seed=0)
+    tasks = cat.list_target_tasks()
+    seed = int((tasks["name"] == TARGET).sum())  # a rerun adds a new version: scored afresh
     t0 = time.perf_counter()
     task = add_target_task(cat, TARGET, [(r["prompt"], r["completion"]) for r in recs],
-                           origin="bench/scale.py", seed=0)  # fmt: skip
+                           origin="bench/scale.py", seed=seed)  # fmt: skip
     stages.score_task(cat, features, task["task_id"])
     new_target_s = time.perf_counter() - t0
     targets, _ = stages.target_features(cat, features, task["task_id"])
@@ -176,7 +178,7 @@ def step_select(ws: str, n: int) -> dict[str, Any]:
     cat = _cat(ws)
     k = max(1, n // 10)
     t0 = time.perf_counter()
-    run_selection(cat, "dsdm", POOL, task_ref=TARGET, rule=SelectionRule(k=k), name=f"dsdm-{k}")
+    run_selection(cat, "dsdm", POOL, task_ref=TARGET, rule=SelectionRule(k=k))
     return {"select_s": time.perf_counter() - t0, "select_k": k}
 
 
@@ -196,7 +198,7 @@ def step_app(ws: str, n: int) -> dict[str, Any]:
     if load_pool_map(cat, POOL) is None:
         compute_pool_map(cat, POOL, method="pca", embed_fn=hashed_embed)
     k = max(1, n // 10)
-    run_selection(cat, "random", POOL, task_ref=TARGET, rule=SelectionRule(k=k), name=f"random-{k}")
+    run_selection(cat, "random", POOL, task_ref=TARGET, rule=SelectionRule(k=k))
     prep = time.perf_counter() - t0
     times = time_browser(cat, cat.get_target_task(TARGET)["task_id"])
     return {"app_prep_s": prep, **{f"app_{key.split('_')[0]}_s": v for key, v in times.items()}}

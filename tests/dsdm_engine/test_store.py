@@ -50,6 +50,28 @@ def test_row_scaled_indexing_matches_a_plain_array(tmp_path):
     np.testing.assert_array_equal(got[np.array([1, 5, 2])], full[[1, 5, 2]])
     np.testing.assert_array_equal(got[2:6, 3], full[2:6, 3])
     assert np.asarray(got, np.float64).dtype == np.float64
+    by_map = np.asarray(got.values[3:9], np.float32) * got.scale[3:9, None]
+    np.testing.assert_array_equal(got[3:9], by_map)  # the file read = the memmap's rows
+
+
+def _file_rss_mb() -> float:
+    """Resident pages of files mapped into this process (Linux `RssFile`), in MB."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("RssFile")) / 1024
+
+
+def test_streaming_a_store_does_not_grow_the_process_rss(tmp_path):
+    """Blocks of rows are read from the file, not touched through the memmap (mapped pages
+    count in RSS: a 1M-document store streamed that way grew RSS by its size)."""
+    n, k = 4096, 4096  # 32 MB of float16
+    with FeatureWriter(tmp_path, n, k, "float16") as w:
+        for s in range(0, n, 512):
+            w.write(np.random.default_rng(s).standard_normal((512, k)))
+    got = load_features(tmp_path)
+    got[0:256]  # warm-up: imports
+    before = _file_rss_mb()
+    total = sum(float(got[s : s + 256].sum()) for s in range(0, n, 256))
+    assert np.isfinite(total) and _file_rss_mb() - before < 8  # mapped: +32
 
 
 def test_float32_stores_are_exact_and_older_stores_read_unchanged(tmp_path):

@@ -88,14 +88,41 @@ class RowScaled:
 
     def __getitem__(self, key: Any) -> np.ndarray:
         rows, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
-        out = np.asarray(self.values[rows], np.float32) * np.asarray(self.scale[rows])[..., None]
+        out = _as_float32(self._read(rows))
+        out *= np.asarray(self.scale[rows], np.float32)[..., None]
         if not rest:
             return out
         return out[rest] if out.ndim == 1 else out[(slice(None), *rest)]
 
+    def _read(self, rows: Any) -> np.ndarray:
+        """The stored float16 rows. A block of consecutive rows is read from the file rather
+        than through the memmap: pages a process maps count in its RSS, so streaming a large
+        store through the map made RSS grow with the pool (the page cache keeps them anyway)."""
+        path = getattr(self.values, "filename", None)
+        if not (isinstance(rows, slice) and rows.step in (None, 1) and path):
+            return np.asarray(self.values[rows])
+        start, stop, _ = rows.indices(self.shape[0])
+        k = self.shape[1]
+        with open(path, "rb") as f:
+            f.seek(int(self.values.offset) + start * k * 2)
+            got = np.fromfile(f, np.float16, count=max(stop - start, 0) * k)
+        return got.reshape(-1, k)
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = self[:]
         return out if dtype is None else out.astype(dtype)
+
+
+def _as_float32(values: np.ndarray) -> np.ndarray:
+    """float16 -> float32 (exact): torch's vectorised cast, ~4x numpy's on this CPU."""
+    import torch
+
+    if values.dtype != np.float16 or values.ndim == 0:
+        return np.asarray(values, np.float32)
+    values = np.ascontiguousarray(values)
+    if not values.flags.writeable:  # a view of the read-only memmap (torch wants to own it)
+        values = values.copy()
+    return torch.from_numpy(values).float().numpy()
 
 
 def load_features(out_dir: str | Path) -> np.ndarray | RowScaled:
