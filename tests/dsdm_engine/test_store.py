@@ -90,3 +90,15 @@ def test_a_short_write_is_an_error_and_leaves_no_file(tmp_path):
         with FeatureWriter(tmp_path, 20, 4, "float16") as w:
             w.write(rows[:10])
     assert not (tmp_path / "features.npy").exists() and not list(tmp_path.glob("*.tmp*"))
+
+
+@pytest.mark.parametrize("cols", [None, 3])
+def test_the_streamed_product_equals_the_rows_times_w(tmp_path, cols):
+    rows = heavy_tailed(300, 16)
+    got = write(tmp_path, rows, "float16")
+    w = np.random.default_rng(1).standard_normal(16 if cols is None else (16, cols))
+    want = np.asarray(got, np.float64) @ w
+    for store in (got, RowScaled(np.asarray(got.values), got.scale)):  # from the file; in memory
+        prod = store.matmul(w.astype(np.float32), block=64)  # several blocks, a short last one
+        assert prod.shape == want.shape and prod.dtype == np.float32
+        np.testing.assert_allclose(prod, want, rtol=1e-4, atol=1e-6 * np.abs(want).max())

@@ -12,6 +12,8 @@ accumulate in float32/float64 as before; stores written before this module (plai
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -94,6 +96,36 @@ class RowScaled:
             return out
         return out[rest] if out.ndim == 1 else out[(slice(None), *rest)]
 
+    def matmul(self, w: np.ndarray, block: int = 8_192) -> np.ndarray:
+        """Φ @ w for float32 w of shape (k,) or (k, c), streamed: blocks of rows are read from
+        the file into one reused float16 buffer, cast into one reused float32 buffer, multiplied,
+        and each row's scale is applied to the product (not to the rows). Reusing the buffers
+        matters: a fresh 128 MB block per step spent more time in page faults than in the
+        arithmetic (100k × 4,095 rows: 1.6 s per member before, 0.6 s after)."""
+        import torch
+
+        n, k = self.shape
+        wt = torch.from_numpy(np.ascontiguousarray(w, np.float32))
+        out = np.empty((n, *w.shape[1:]), np.float32)
+        b = max(1, min(block, n))
+        b16 = np.empty((b, k), np.float16)
+        t16, t32 = torch.from_numpy(b16), torch.empty((b, k), dtype=torch.float32)
+        path = getattr(self.values, "filename", None)
+        with open(path, "rb", buffering=0) if path else _nothing() as f:
+            if f is not None:
+                f.seek(int(self.values.offset))
+            for s in range(0, n, b):
+                m = min(b, n - s)
+                if f is None:
+                    b16[:m] = self.values[s : s + m]
+                else:
+                    _read_into(f, b16[:m])
+                t32[:m].copy_(t16[:m])
+                out[s : s + m] = (t32[:m] @ wt).numpy()
+        scale = np.asarray(self.scale, np.float32)
+        out *= scale if out.ndim == 1 else scale[:, None]
+        return out
+
     def _read(self, rows: Any) -> np.ndarray:
         """The stored float16 rows. A block of consecutive rows is read from the file rather
         than through the memmap: pages a process maps count in its RSS, so streaming a large
@@ -111,6 +143,21 @@ class RowScaled:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = self[:]
         return out if dtype is None else out.astype(dtype)
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
+
+
+def _read_into(f: BinaryIO, buf: np.ndarray) -> None:
+    """Fill `buf` from the file's current position (raw reads may come back short)."""
+    view, got = memoryview(buf.reshape(-1)).cast("B"), 0
+    while got < len(view):
+        n = f.readinto(view[got:])
+        if not n:
+            raise OSError(f"feature store ended early ({got} of {len(view)} bytes read)")
+        got += n
 
 
 def _as_float32(values: np.ndarray) -> np.ndarray:
