@@ -34,7 +34,7 @@ def estimate_featurize(
     n_docs: int | None = None,
     *,
     n_tokens: int | None = None,
-    k: int = 4096,
+    k: int = 2048,  # FeatureConfig.proj_dim
     n_models: int = 4,
     preset: str = "small",
     seq_len: int = 128,

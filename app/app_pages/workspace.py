@@ -102,7 +102,7 @@ if not pools.empty:
         pool_id = c1.selectbox("Pool", list(pools["pool_id"]))
         preset = c2.selectbox("Proxy size", PRESET_NAMES, index=1)
         n_models = c3.number_input("Proxy models", 1, 64, 4)
-        proj_dim = c4.number_input("Projection dimensions", 16, 16384, 4096, step=512)
+        proj_dim = c4.number_input("Projection dimensions", 16, 16384, 2048, step=512)
         device = c5.selectbox("Device", ["cpu", "cuda"])
         asked = st.form_submit_button("Estimate")
     if asked:

@@ -67,7 +67,7 @@ PLANS: dict[str, DemoPlan] = {
         proxies=ProxyConfig.make(
             n_models=4, preset="tiny", vocab_size=2048, seq_len=128, token_budget=1_500_000
         ),
-        features=FeatureConfig(proj_dim=4096),
+        features=FeatureConfig(),
         # 12 subset models: a quick look (CI about ±0.5); bench/validate.py runs 64
         validation=ValidateConfig(n_subsets=12, noise_seeds=0),
         evaluation_budgets=(16_384, 32_768),
@@ -76,7 +76,7 @@ PLANS: dict[str, DemoPlan] = {
         "full",
         target_examples=2000,
         proxies=ProxyConfig.make(n_models=8, preset="small", vocab_size=4096, seq_len=256),
-        features=FeatureConfig(proj_dim=4096),
+        features=FeatureConfig(),
     ),
 }
 

@@ -114,9 +114,9 @@ def test_stage_args_builds_argument_lists_without_a_shell():
 
 def test_stage_options_become_flags_only_when_changed_and_are_validated():
     names = {o.name: o for o in launcher.stage_options("featurize")}
-    assert names["proj_dim"].default == 4096 and names["method"].kind == "choice"
+    assert names["proj_dim"].default == 2048 and names["method"].kind == "choice"
     assert names["whole_docs"].kind == "bool" and "seed" not in names
-    assert launcher.stage_args("featurize", pool="p", options={"proj_dim": "4096"}) == [
+    assert launcher.stage_args("featurize", pool="p", options={"proj_dim": "2048"}) == [
         "featurize", "--pool", "p"]  # fmt: skip
     args = launcher.stage_args(
         "featurize", pool="p",

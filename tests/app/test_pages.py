@@ -219,7 +219,7 @@ def test_jobs_page_settings_are_widgets_checked_before_launch(tiny_workspace: Ca
     at.selectbox[0].set_value("featurize").run()
     assert not [t for t in at.text_input if t.label == "Other flags"]
     proj = next(t for t in at.text_input if t.label == "--proj-dim")
-    assert proj.value == "4096"
+    assert proj.value == "2048"
     proj.set_value("many")
     at.button[0].click().run()
     assert "--proj-dim must be a number" in " ".join(texts(ok(at).error))
