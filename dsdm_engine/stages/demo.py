@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -281,7 +282,7 @@ def build_demo(
         if parallel:  # the map and the subset models on the other core (demo_side.py)
             from dsdm_engine.stages.demo_side import SideLane
 
-            side = SideLane(catalog, size, seed, device, validation)
+            side = SideLane(catalog, POOL, size, seed, device, validation)
         try:
             summary["scores"] = _engine(catalog, plan, seed, device)
             timings["engine_s"] = time.monotonic() - t0 - sum(timings.values())
@@ -358,3 +359,51 @@ def print_summary(catalog: Catalog, summary: dict[str, Any]) -> None:
             )
     t = summary["timings"]
     print("timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in t.items()))
+
+
+def side_lane(catalog: Catalog, size: str, seed: int, device: str, validation: bool) -> None:
+    """The map, then (with `validation` and a plan that validates) the subset models of the
+    demo's quick validation, trained for the demo's proxies once their run is done."""
+    from dataclasses import replace
+
+    from dsdm_engine.evaluation.subsets import train_subset_models
+    from dsdm_engine.stages.demo_side import wait_for_run
+    from dsdm_engine.stages.proxies import proxies_run_id
+
+    plan = PLANS[size]
+    t0 = time.monotonic()
+    _map(catalog, seed, echo=False)
+    print(f"[side] pool map ready ({time.monotonic() - t0:.0f} s)", flush=True)
+    if not validation or plan.validation is None:
+        return
+    proxies = proxies_run_id(catalog, POOL, plan.proxies.with_train(seed=seed, device=device))
+    if not wait_for_run(catalog, proxies):
+        return
+    cfg = replace(plan.validation, device=device, workers=1)  # one core: the other is busy
+    tasks = [catalog.get_target_task(t)["task_id"] for t in TARGETS]
+    t1 = time.monotonic()
+    run_job(
+        catalog,
+        "subset_models",
+        {"pool": POOL, "demo": size, "subsets": cfg.n_subsets},
+        lambda p: train_subset_models(catalog, proxies, tasks, cfg, p),
+    )
+    took = time.monotonic() - t1
+    print(f"[side] {cfg.n_subsets} subset models trained ({took:.0f} s)", flush=True)
+
+
+def _side_lane_main(argv: list[str]) -> int:
+    """`python -m dsdm_engine.stages.demo --side-lane ROOT SIZE SEED DEVICE VALIDATION`."""
+    from dsdm_engine.jobs import sigterm_as_interrupt
+
+    root, size, seed, device, validation = argv
+    with sigterm_as_interrupt():
+        try:
+            side_lane(Catalog.open(Path(root)), size, int(seed), device, validation == "1")
+        except KeyboardInterrupt:
+            return 130
+    return 0
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--side-lane"]:
+    sys.exit(_side_lane_main(sys.argv[2:]))

@@ -55,10 +55,10 @@ def test_demo_then_target_list_planted_evaluate_validate(tmp_path, capsys, monke
         res = evaluation_results(cat, cat.get_target_task(target)["task_id"])
         assert {256, 512} <= set(res[res["method"] == "random"]["budget"]), target
         assert {"dsdm", "bm25", "embedding"} <= set(res["method"]), res
-    # the demo's second lane (demo_side.py) trains the quick validation's subset models for the
-    # proxies run the main lane trains (known by id before it starts); the validation reuses them
+    # the second lane (demo.side_lane, started by demo_side.py) trains the quick validation's
+    # subset models for the proxies run the main lane trains (known by id before it starts);
+    # the validation reuses them
     from dsdm_engine.evaluation.subsets import ValidateConfig
-    from dsdm_engine.stages import demo_side
     from dsdm_engine.stages.proxies import proxies_run_id
 
     quick = ValidateConfig(n_subsets=4, noise_seeds=0, max_examples=6, workers=1)
@@ -67,7 +67,7 @@ def test_demo_then_target_list_planted_evaluate_validate(tmp_path, capsys, monke
     proxies = proxies_run_id(cat, "demo", plan.proxies.with_train(seed=0, device="auto"))
     assert cat.get_run(proxies)["status"] == "done"
     before = set(Path(ws).rglob("subset_*/COMPLETE"))
-    demo_side.side_lane(cat, "tiny", 0, "auto", validation=True)
+    demo.side_lane(cat, "tiny", 0, "auto", validation=True)
     jobs = cat.list_jobs()
     assert (jobs["kind"] == "subset_models").sum() == 1
     trained = {p: p.stat().st_mtime_ns for p in Path(ws).rglob("subset_*/COMPLETE")}
