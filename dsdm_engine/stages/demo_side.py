@@ -31,7 +31,7 @@ class SideLane:
 
     def __init__(
         self, catalog: Catalog, pool_id: str, size: str, seed: int, device: str, validation: bool
-    ):
+    ) -> None:
         self.catalog, self.pool_id = catalog, pool_id
         cmd = [sys.executable, "-m", "dsdm_engine.stages.demo", "--side-lane",
                str(catalog.workspace.root), size, str(seed), device,
