@@ -44,9 +44,17 @@ def pool_model(catalog: Catalog, features_run_id: str, m: int, lambda_rel: float
         lam = json.loads(meta_path.read_text())["lambda_reg"]
         return PoolModel(phi, np.asarray(q, np.float64), np.load(a_path), lam)
     pm = fit_pool_model(phi, q, lambda_rel=lambda_rel)
-    atomic.write_npy(a_path, pm.a)
-    atomic.write_json(meta_path, {"lambda_reg": pm.lambda_reg})
+    save_preconditioner(catalog, features_run_id, m, lambda_rel, pm.a, pm.lambda_reg)
     return pm
+
+
+def save_preconditioner(
+    catalog: Catalog, features_run_id: str, m: int, lambda_rel: float, a: Any, lambda_reg: float
+) -> None:
+    """Cache member m's A = (ΦᵀΦ + λI)⁻¹ (and its λ) where `pool_model` looks for it."""
+    a_path = catalog.layout.a_matrix_path(features_run_id, m, lambda_rel)
+    atomic.write_npy(a_path, a)
+    atomic.write_json(a_path.with_suffix(".json"), {"lambda_reg": lambda_reg})
 
 
 def score_task(

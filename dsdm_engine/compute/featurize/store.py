@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from data_catalog import atomic
+from dsdm_engine.compute.scoring import BLOCK_ROWS
 
 STORES = ("float16", "float32")
 _TOP = 2.0**14  # the largest |value| of a stored float16 row (float16 holds up to 65,504)
@@ -96,7 +97,7 @@ class RowScaled:
             return out
         return out[rest] if out.ndim == 1 else out[(slice(None), *rest)]
 
-    def matmul(self, w: np.ndarray, block: int = 8_192) -> np.ndarray:
+    def matmul(self, w: np.ndarray, block: int = BLOCK_ROWS) -> np.ndarray:
         """Φ @ w for float32 w of shape (k,) or (k, c), streamed: blocks of rows are read from
         the file into one reused float16 buffer, cast into one reused float32 buffer, multiplied,
         and each row's scale is applied to the product (not to the rows). Reusing the buffers
