@@ -141,7 +141,8 @@ def step_features(ws: str, n: int) -> dict[str, Any]:
     timed = not reused
     return {"features_run": run.run_id, "k": k, "members": len(dirs), "store": config.store,
             "bytes_per_doc": size / n_docs, "feature_write_s": write_s if timed else None,
-            "gram_and_inverse_s": gram_s if timed else None, "synthetic_features": True}  # fmt: skip
+            "gram_and_inverse_s": gram_s if timed else None,
+            "synthetic_features": True}  # fmt: skip
 
 
 def step_target(ws: str, n: int) -> dict[str, Any]:
