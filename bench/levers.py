@@ -107,7 +107,7 @@ def main() -> None:
     lam0 = ScoreConfig().lambda_rel
     levers: dict[str, dict[str, np.ndarray]] = {}
     default = stages.featurize(cat, proxies, base)
-    levers["default (k=4096)"] = {t: scores_of(cat, default, t, lam0) for t in TARGETS}
+    levers[f"default (k={base.proj_dim})"] = {t: scores_of(cat, default, t, lam0) for t in TARGETS}
     for k in args.proj_dims:
         log(f"featurising at k={k}")
         run = stages.featurize(cat, proxies, stages.FeatureConfig(proj_dim=k))
