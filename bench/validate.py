@@ -24,6 +24,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -191,6 +192,11 @@ def main() -> None:
     ap.add_argument("--subsets", type=int, default=ValidateConfig().n_subsets)
     ap.add_argument("--alpha", type=float, default=ValidateConfig().alpha)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--replicates", type=int, default=ValidateConfig().replicates,
+        help="models per subset (outcomes averaged); from 2 the report also gives the LDS "
+        "against one replicate and the outcomes' ceiling",
+    )  # fmt: skip
     ap.add_argument("--quick", action="store_true", help="16 subsets, no seed re-featurisation")
     ap.add_argument("--peer", help="bench/peer.py's JSON (same subsets): the peer's LDS per target")
     args = ap.parse_args()
@@ -203,11 +209,15 @@ def main() -> None:
     runs = score_variants(cat, features)
     default_runs = runs[VARIANTS[0]]
     n = 16 if args.quick else args.subsets
-    cfg = ValidateConfig(n_subsets=n, alpha=args.alpha, workers=args.workers, device="cpu")
+    cfg = ValidateConfig(
+        n_subsets=n, alpha=args.alpha, workers=args.workers, device="cpu",
+        replicates=args.replicates,
+    )  # fmt: skip
     run_id = validate(cat, POOL, list(TARGETS), cfg, printer("validate"))
     res = cat.lds_results(run_id=run_id)
     report = {
         "n_subsets": n,
+        "replicates": args.replicates,
         "alpha": args.alpha,
         "validation_run": run_id,
         "default": {"lambda_rel": str(VARIANTS[0][0]), "normalize": VARIANTS[0][1]},
@@ -222,6 +232,10 @@ def main() -> None:
         report["peer"] = peer.get("peer")
         for t, row in report["targets"].items():
             row["peer_heldout_aggregate_lds"] = peer["peer_heldout_aggregate_lds"].get(t)
+    if args.replicates > 1:  # the same predictors against replicate 0 alone (no training)
+        one = validate(cat, POOL, list(TARGETS), replace(cfg, replicates=1), printer("validate"))
+        for t, row in summarise(cat.lds_results(run_id=one), default_runs, cat).items():
+            report["targets"][t]["one_replicate"] = row
     report["planted_effect"] = planted_effects(cat, proxies, cfg)
     report["harmful_label_auroc"] = harmful_found(report["planted_auroc"], report["planted_effect"])
     aucs = [v["token_wasting"] for v in report["planted_auroc"].values()]
@@ -234,6 +248,13 @@ def main() -> None:
     root = cat.run(run_id).artifact_dir
     noise = json.loads((root / f"{run_id}.noise.json").read_text()) if root else []
     report["noise_floor"] = noise
+    for t, row in report["targets"].items():  # the held-out outcomes' own ceiling, when measured
+        task_id = cat.get_target_task(t)["task_id"]
+        got = [r for r in noise if r["task_id"] == task_id and r["split"] == "heldout"]
+        if got and got[0].get("replicates", 1) > 1:
+            row["heldout_replicate_spearman"] = got[0]["replicate_spearman"]
+            row["heldout_lds_ceiling"] = got[0]["lds_ceiling"]
+            row["heldout_lds_ceiling_1"] = got[0]["lds_ceiling_1"]
     report["table"] = res.drop(columns=["run_id", "created_at"]).to_dict("records")
     report["seconds"] = time.monotonic() - t0
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

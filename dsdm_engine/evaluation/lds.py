@@ -91,12 +91,40 @@ def lds_table(
     return pd.DataFrame(rows)
 
 
-def noise_floor(outcomes: dict[str, np.ndarray], noise: dict[str, np.ndarray]) -> pd.DataFrame:
+def replicate_agreement(by_replicate: np.ndarray) -> float:
+    """Mean Spearman, over pairs of replicates, of the subsets' mean outcome: (r, m, examples)
+    -> the test-retest agreement of one subset model's outcome (nan with one replicate)."""
+    agg = np.asarray(by_replicate, dtype=np.float64).mean(axis=2)
+    pairs = [
+        spearman(agg[a], agg[b]) for a in range(len(agg)) for b in range(a + 1, len(agg))
+    ]  # fmt: skip
+    return float(np.mean(pairs)) if pairs else float("nan")
+
+
+def lds_ceiling(agreement: float, replicates: int) -> float:
+    """The LDS a perfect predictor of the expected outcome could reach against outcomes averaged
+    over `replicates` models per subset, when one model's outcomes agree with another's at
+    `agreement`: sqrt of the Spearman-Brown reliability (classical test theory; approximate
+    for rank correlations)."""
+    if not np.isfinite(agreement):
+        return float("nan")
+    rho = max(agreement, 0.0)
+    return float(np.sqrt(replicates * rho / (1 + (replicates - 1) * rho)))
+
+
+def noise_floor(
+    outcomes: dict[str, np.ndarray],
+    noise: dict[str, np.ndarray],
+    replicates: dict[str, np.ndarray] | None = None,
+) -> pd.DataFrame:
     """Seed noise vs subset signal of the mean target log-prob, per task and split.
 
     `seed_sd`: spread over models trained on subset 0 with different seeds (subset 0's own
     model included); `subset_sd`: spread over the subsets at the common seed. A ratio well
-    below 1 means the protocol can see subset effects.
+    below 1 means the protocol can see subset effects. With two replicates or more per subset,
+    `replicate_spearman` is the agreement of one replicate's outcomes with another's over the
+    subsets, and `lds_ceiling_1` / `lds_ceiling` the highest LDS any predictor could reach
+    against one replicate / the mean of all of them.
     """
     rows = []
     for key, out in outcomes.items():
@@ -105,6 +133,9 @@ def noise_floor(outcomes: dict[str, np.ndarray], noise: dict[str, np.ndarray]) -
         same = np.concatenate([[agg[0]], noise[key].mean(axis=1)]) if noise[key].size else agg[:1]
         seed_sd = float(np.std(same, ddof=1)) if len(same) > 1 else float("nan")
         subset_sd = float(np.std(agg, ddof=1))
+        reps = (replicates or {}).get(key)
+        n_rep = 1 if reps is None else len(reps)
+        agree = replicate_agreement(reps) if n_rep > 1 else float("nan")
         rows.append(
             {
                 "task_id": task_id,
@@ -113,6 +144,10 @@ def noise_floor(outcomes: dict[str, np.ndarray], noise: dict[str, np.ndarray]) -
                 "subset_sd": subset_sd,
                 "noise_ratio": seed_sd / subset_sd if subset_sd > 0 else float("nan"),
                 "mean_logprob": float(agg.mean()),
+                "replicates": n_rep,
+                "replicate_spearman": agree,
+                "lds_ceiling_1": lds_ceiling(agree, 1),
+                "lds_ceiling": lds_ceiling(agree, n_rep),
             }
         )
     return pd.DataFrame(rows)

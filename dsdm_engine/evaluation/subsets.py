@@ -63,6 +63,12 @@ class ValidateConfig:
     noise_seeds: int = field(
         default=2, metadata={"help": "extra models on subset 0 with other seeds (noise floor)"}
     )
+    replicates: int = field(
+        default=1,
+        metadata={"help": "models per subset, each with its own init/order seed; outcomes are "
+                  "averaged (less training noise) and, from 2, their test-retest agreement "
+                  "bounds the LDS any predictor can reach"},
+    )  # fmt: skip
     max_examples: int | None = field(
         default=None, metadata={"help": "target examples per task and split (default: all)"}
     )
@@ -105,11 +111,24 @@ class ValidateConfig:
             raise InputError(f"--token-budget must be positive, not {self.token_budget}")
         if self.noise_seeds < 0 or self.workers < 1 or self.seed < 0:
             raise InputError("--noise-seeds >= 0, --workers >= 1 and --seed >= 0 required")
+        if not 1 <= self.replicates <= 16 or self.noise_seeds >= REPLICATE_SEED_STEP:
+            raise InputError(
+                f"--replicates must be 1-16 (not {self.replicates}) and --noise-seeds "
+                f"below {REPLICATE_SEED_STEP}"
+            )
         if self.max_examples is not None and self.max_examples < 2:
             raise InputError(f"--max-examples must be at least 2, not {self.max_examples}")
 
 
-_LATER_FIELDS = {"from_model": False, "finetune_lr": 1e-4, "train_layers": "all"}
+_LATER_FIELDS = {
+    "from_model": False,
+    "finetune_lr": 1e-4,
+    "train_layers": "all",
+    "replicates": 1,
+}
+# replicate r of every subset model trains with init/order seed `seed + r * REPLICATE_SEED_STEP`
+# (replicate 0 is the subset model itself; the noise-floor models use seed + 1 ... + noise_seeds)
+REPLICATE_SEED_STEP = 1000
 
 
 def subset_masks(n_docs: int, n_subsets: int, alpha: float, seed: int) -> np.ndarray:
@@ -260,6 +279,7 @@ class SubsetOutcomes:
     """What the subset models measured: masks (m, n) and per-(task|split) outcomes (m, examples).
 
     `noise[key]` holds the outcomes of the extra-seed models on subset 0 (noise_seeds, examples).
+    `outcomes[key]` is the mean over the replicates, `replicates[key]` each one (r, m, examples).
     """
 
     root: Path
@@ -267,6 +287,7 @@ class SubsetOutcomes:
     outcomes: dict[str, np.ndarray]
     noise: dict[str, np.ndarray]
     config: dict[str, Any]
+    replicates: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def train_subset_models(
@@ -323,7 +344,8 @@ def train_subset_models(
         "pool_hash": catalog.get_pool(pool_id)["content_hash"],
         "tokenizer": str(tokens.tokenizer_dir.name),
         "train": train,
-        "validate": config.stored(),
+        # replicates are extra models beside the same ones: they share the folder
+        "validate": {k: v for k, v in config.stored().items() if k != "replicates"},
     }
     key = hashlib.sha256(json.dumps(frozen, sort_keys=True).encode()).hexdigest()[:12]
     root = catalog.layout.validation_dir(pool_id, key)
@@ -344,6 +366,17 @@ def train_subset_models(
             "subset": j,
             "seed": config.seed,
         }  # fmt: skip
+        for j in range(config.n_subsets)
+    ]
+    jobs += [
+        {
+            **base,
+            "name": f"subset_{j}_r{r}",
+            "out": str(root / f"subset_{j}_r{r}"),
+            "subset": j,
+            "seed": config.seed + r * REPLICATE_SEED_STEP,
+        }  # fmt: skip
+        for r in range(1, config.replicates)
         for j in range(config.n_subsets)
     ]
     jobs += [
@@ -379,20 +412,23 @@ def train_subset_models(
                 for i, name in enumerate(pool.imap_unordered(_train_and_measure, todo), 1):
                     rate = i / (time.monotonic() - t0)
                     progress(done + i, len(jobs), f"{name} trained, {rate * 60:.1f} models/min")
-    outcomes = {k: [] for k in keys}
-    noise = {k: [] for k in keys}
+    reps: dict[str, list] = {k: [[] for _ in range(config.replicates)] for k in keys}
+    noise: dict[str, list] = {k: [] for k in keys}
     for j in jobs:
         got = json.loads((Path(j["out"]) / "outcomes.json").read_text())
-        target = outcomes if j["name"].startswith("subset_") else noise
+        name = j["name"]
+        r = int(name.rsplit("_r", 1)[1]) if "_r" in name else 0
         for k in keys:
-            target[k].append(got[k])
+            (reps[k][r] if name.startswith("subset_") else noise[k]).append(got[k])
+    by_replicate = {k: np.asarray(v, dtype=np.float64) for k, v in reps.items()}
     return SubsetOutcomes(
         root,
         masks,
-        {k: np.asarray(v) for k, v in outcomes.items()},
+        {k: v.mean(axis=0) for k, v in by_replicate.items()},
         {
             k: np.asarray(v, dtype=float).reshape(len(v), -1) if v else np.zeros((0, 0))
             for k, v in noise.items()
         },  # fmt: skip
         frozen,
+        by_replicate,
     )

@@ -143,7 +143,7 @@ def validate(
             if similarity:
                 predictors += similarity_predictors(catalog, pool_id, task_id, config.seed)
         table = lds_table(outcomes.masks, outcomes.outcomes, predictors, seed=config.seed)
-        noise = noise_floor(outcomes.outcomes, outcomes.noise)
+        noise = noise_floor(outcomes.outcomes, outcomes.noise, outcomes.replicates)
         catalog.save_lds_results(run_id, table)
         table.to_parquet(outcomes.root / f"{run_id}.parquet", index=False)
         (outcomes.root / f"{run_id}.noise.json").write_text(noise.to_json(orient="records"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,15 @@ from data_catalog.catalog import Catalog
 from data_catalog.ingest import ingest
 from data_catalog.targets import add_target_task
 from dsdm_engine import stages
-from dsdm_engine.evaluation.lds import Predictor, bootstrap_ci, lds_table, noise_floor
-from dsdm_engine.evaluation.subsets import ValidateConfig, pack, subset_masks
+from dsdm_engine.evaluation.lds import (
+    Predictor,
+    bootstrap_ci,
+    lds_ceiling,
+    lds_table,
+    noise_floor,
+    replicate_agreement,
+)
+from dsdm_engine.evaluation.subsets import ValidateConfig, pack, subset_masks, train_subset_models
 from dsdm_engine.evaluation.validate import validate
 
 
@@ -85,6 +93,27 @@ def test_noise_floor_compares_seed_spread_with_subset_spread():
     assert 0 < row["noise_ratio"] < 0.2
 
 
+def test_replicate_agreement_and_the_lds_ceiling_it_implies():
+    """Replicates = a shared subset effect plus independent noise of equal variance: one
+    replicate agrees with another at about 1/2, so a perfect predictor reaches about sqrt(1/2)
+    against one replicate and sqrt(2/3) against the mean of two (Spearman-Brown)."""
+    rng = np.random.default_rng(0)
+    effect = rng.normal(size=4000)
+    reps = np.stack([effect + rng.normal(size=4000) for _ in range(2)])[:, :, None]
+    agree = replicate_agreement(reps)
+    assert agree == pytest.approx(0.5, abs=0.04)
+    assert lds_ceiling(agree, 1) == pytest.approx(np.sqrt(0.5), abs=0.03)
+    assert lds_ceiling(agree, 2) == pytest.approx(np.sqrt(2 / 3), abs=0.03)
+    # the ceiling is what the truth actually reaches against the mean of the replicates
+    truth = float(np.corrcoef(effect, reps.mean(axis=(0, 2)))[0, 1])
+    assert lds_ceiling(agree, 2) == pytest.approx(truth, abs=0.04)
+    assert np.isnan(replicate_agreement(reps[:1])) and lds_ceiling(-0.2, 2) == 0.0
+    row = noise_floor({"t|heldout": reps.mean(axis=0)}, {"t|heldout": np.zeros((0, 0))}, {
+        "t|heldout": reps
+    }).iloc[0]  # fmt: skip
+    assert row["replicates"] == 2 and row["lds_ceiling"] == pytest.approx(lds_ceiling(agree, 2))
+
+
 def test_bad_validate_settings_name_their_flag():
     from data_catalog.errors import InputError
 
@@ -92,6 +121,8 @@ def test_bad_validate_settings_name_their_flag():
         ValidateConfig(n_subsets=2)
     with pytest.raises(InputError, match="--alpha"):
         ValidateConfig(alpha=1.0)
+    with pytest.raises(InputError, match="--replicates"):
+        ValidateConfig(replicates=0)
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +202,28 @@ def test_a_validation_with_another_target_reuses_the_subset_models(tiny_scored):
         assert {k: after[k] for k in before} == before and len(after) == 2 * len(before)
     tasks = set(cat.lds_results(run_id=both)["task_id"])
     assert tasks == {cat.get_target_task(t)["task_id"] for t in ("t", "u")}
+
+
+def test_replicates_add_models_beside_the_same_subset_models(tiny_scored):
+    """`replicates=2` keeps the subset models of a one-replicate validation (same folder, none
+    retrained), trains one more per subset with its own seed, and averages the outcomes."""
+    cat = tiny_scored
+    cfg = ValidateConfig(n_subsets=4, noise_seeds=0, workers=1, token_budget=1024, device="cpu")
+    first = cat.get_run(validate(cat, "p", ["t"], cfg, similarity=False))
+    root = Path(first["artifact_path"])
+    weights = {p: p.stat().st_mtime_ns for p in root.glob("subset_*/model/**/*") if p.is_file()}
+    two = cat.get_run(validate(cat, "p", ["t"], replace(cfg, replicates=2), similarity=False))
+    assert two["run_id"] != first["run_id"] and Path(two["artifact_path"]) == root
+    assert {p: p.stat().st_mtime_ns for p in weights} == weights and weights
+    key = f"{cat.get_target_task('t')['task_id']}|heldout"
+    one = [json.loads((root / f"subset_{j}" / "outcomes.json").read_text())[key] for j in range(4)]
+    rep = [
+        json.loads((root / f"subset_{j}_r1" / "outcomes.json").read_text())[key] for j in range(4)
+    ]
+    assert not np.allclose(one, rep)  # another init/order seed: another model
+    got = train_subset_models(cat, first["config"]["proxies_run_id"], [key.split("|")[0]],
+                              replace(cfg, replicates=2))  # fmt: skip
+    assert got.replicates[key].shape == (2, 4, len(one[0]))
+    assert np.allclose(got.outcomes[key], (np.asarray(one) + np.asarray(rep)) / 2)
+    noise = json.loads((root / f"{two['run_id']}.noise.json").read_text())
+    assert {r["replicates"] for r in noise} == {2}
