@@ -106,6 +106,7 @@ class Selector(ABC):
     default_mode: ClassVar[str] = "top_k"
     needs_target: ClassVar[bool] = True  # `select` needs target texts
     needs_task: ClassVar[bool] = True  # the stage must be given a target task (or a mix)
+    needs_texts: ClassVar[bool] = True  # reads the pool's texts (score-based ones do not)
 
     @classmethod
     def user_options(cls) -> tuple[str, ...]:

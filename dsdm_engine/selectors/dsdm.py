@@ -21,6 +21,7 @@ class DsdmSelector(Selector):
 
     name = "dsdm"
     needs_target = False
+    needs_texts = False
 
     @classmethod
     def from_catalog(cls, inputs: CatalogInputs) -> tuple[Selector, dict[str, Any]]:

@@ -18,6 +18,7 @@ class RandomSelector(Selector):
     name = "random"
     needs_target = False
     needs_task = False
+    needs_texts = False
 
     def score(self, pool: PoolView, target: Sequence[str], seed: int) -> Scored:
         return Scored(rng_for(seed, "random").random(len(pool)))

@@ -136,11 +136,12 @@ def preview_recipe(catalog: Catalog, recipe: dict[str, Any], rule: Any, view: An
         compute_selection,
         pool_view,
         selection_request,
+        selector_class,
     )
 
     mix = recipe["mix"] or None
     method, pool, target = recipe["method"], recipe["pool"], recipe["target"]
-    fast = method in ("dsdm", "random")
+    fast = not selector_class(method).needs_texts
     if fast and view is None:
         view = pool_view(catalog, pool, texts=False)
     rule = check_selection(catalog, method, pool, target, rule, mix, recipe["options"], view=view)

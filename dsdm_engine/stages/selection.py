@@ -47,7 +47,8 @@ def dsdm_mix_scores(
     return total / sum(abs(w) for w in weights.values()), used
 
 
-def _selector_class(method: str) -> Any:
+def selector_class(method: str) -> Any:
+    """The selector class registered as `method` (an error naming the known ones)."""
     from dsdm_engine.selectors import SELECTORS, available_selectors
 
     if method not in SELECTORS:
@@ -72,7 +73,7 @@ def check_selection(
     `view`: the pool's `pool_view(texts=False)` when the caller has it already."""
     from dsdm_engine.selectors import SelectionRule, check_rule
 
-    cls = _selector_class(method)
+    cls = selector_class(method)
     unknown = sorted(set(options or {}) - set(cls.user_options()))
     if unknown:
         known = ", ".join(cls.user_options()) or "none"
@@ -106,13 +107,15 @@ def run_selection(
     mix: dict[str, float] | None = None,
     name: str | None = None,
 ) -> str:
-    """Run one selector on a pool (and target), honour the pool's exclusion list, store it."""
-    rule = check_selection(catalog, method, pool_id, task_ref, rule, mix, options)
+    """Run one selector on a pool (and target), honour the pool's exclusion list, store it.
+    Selectors that do not read texts (DsDm, random) read the pool once, without its texts."""
+    view = None if selector_class(method).needs_texts else pool_view(catalog, pool_id, texts=False)
+    rule = check_selection(catalog, method, pool_id, task_ref, rule, mix, options, view=view)
     request = selection_request(catalog, method, task_ref, rule, seed, options, mix)
     same = _named_selection(catalog, pool_id, name, request)
     if same:
         return same
-    sel = compute_selection(catalog, pool_id, request, rule)
+    sel = compute_selection(catalog, pool_id, request, rule, view=view)
     overrides = {"include": list(rule.include), "exclude": list(rule.exclude), "request": request}
     return catalog.save_selection(
         pool_id, sel, task_id=request["task_id"], name=name, overrides=overrides
@@ -161,7 +164,7 @@ def compute_selection(
         pool_ids=pool.ids,
     )
     try:
-        selector, extra = _selector_class(method).from_catalog(inputs)
+        selector, extra = selector_class(method).from_catalog(inputs)
         sel = selector.select(pool, target, rule, seed=request["seed"])
     except ValueError as exc:
         raise InputError(str(exc)) from exc

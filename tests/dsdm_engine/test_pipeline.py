@@ -71,6 +71,24 @@ def test_selections_are_seeded_and_honour_exclusions(scored):
     assert set(cat.get_selection(after)["overrides"]["exclude"]) >= set(best[:5])
 
 
+def test_score_based_selections_read_the_pool_once_without_texts(scored, monkeypatch):
+    """DsDm and random rank stored scores: at a million documents reading every text (and the
+    pool twice) was most of a selection's time."""
+    cat = scored[0]
+    reads: list[str] = []
+    real = cat.iter_documents
+
+    def counting(pool_id, *args, **kwargs):
+        reads.append(kwargs.get("columns", ""))
+        return real(pool_id, *args, **kwargs)
+
+    monkeypatch.setattr(cat, "iter_documents", counting)
+    for method, task in (("dsdm", "cook"), ("random", None)):
+        reads.clear()
+        stages.run_selection(cat, method, "p", task_ref=task, rule=SelectionRule(k=7), seed=11)
+        assert len(reads) == 1 and "text" not in reads[0].replace("n_tokens", "")
+
+
 def test_multi_target_mix_and_errors(scored):
     cat = scored[0]
     with pytest.raises(InputError, match="unknown selection method 'nope'.*dsdm"):
