@@ -141,7 +141,7 @@ def progress_text(job: dict[str, Any]) -> str:
         bits.append(f"{rate:,.1f}/s" if rate >= 1 else f"{rate * 60:,.1f}/min")
     if eta is not None and eta == eta and job["status"] == "running":
         bits.append(f"ETA {eta:,.0f} s")
-    return f"{job['kind']} · {job['status']} · {' · '.join(b for b in bits if b)}"
+    return " · ".join([job["kind"], job["status"], *(b for b in bits if b)])
 
 
 def job_progress(job: dict[str, Any]) -> None:

@@ -39,6 +39,7 @@ def test_job_progress_reads_slow_units_per_minute():
     fast = {**job, "kind": "featurize", "status": "running", "rate": 140.0, "eta_s": 90}
     assert progress_text(fast) == "featurize · running · 12/12 · 140.0/s · ETA 90 s"
     assert progress_text({**job, "rate": 0.0}) == "validate · done · 12/12"
+    assert progress_text({"kind": "select", "status": "done", "total": 0}) == "select · done"
 
 
 def test_evidence_summary_says_what_each_target_favours():
