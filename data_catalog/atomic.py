@@ -92,3 +92,43 @@ def write_npy(dest: str | os.PathLike[str], array: np.ndarray) -> Path:
     """Write `array` as a `.npy` file to `dest` atomically (the exact name, no suffix added)."""
 
     return _write_with(dest, lambda fh: np.save(fh, np.asarray(array), allow_pickle=False))
+
+
+NPY_HEADER = 128  # bytes reserved for a streamed .npy's header (a 2-d shape fits many times)
+
+
+class NpyRows:
+    """Rows appended to an open `.npy` file: memory holds one block, not the array."""
+
+    def __init__(self, fh: BinaryIO, width: int, dtype: Any) -> None:
+        self.fh, self.width, self.dtype, self.rows = fh, int(width), np.dtype(dtype), 0
+        fh.write(b"\0" * NPY_HEADER)
+
+    def append(self, block: np.ndarray) -> None:
+        """Append (r, width) rows (cast to the file's dtype)."""
+        block = np.ascontiguousarray(block, dtype=self.dtype).reshape(-1, self.width)
+        self.fh.write(block.tobytes())
+        self.rows += block.shape[0]
+
+    def finish(self) -> None:
+        """Write the header with the final shape into the reserved bytes."""
+        desc = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                "shape": (self.rows, self.width)}  # fmt: skip
+        text = repr(desc).encode("latin1")
+        pad = NPY_HEADER - 10 - len(text) - 1
+        if pad < 0:
+            raise ValueError(f"npy header of {desc} exceeds {NPY_HEADER} bytes")
+        self.fh.seek(0)
+        self.fh.write(b"\x93NUMPY\x01\x00" + (NPY_HEADER - 10).to_bytes(2, "little"))
+        self.fh.write(text + b" " * pad + b"\n")
+        self.fh.seek(0, os.SEEK_END)
+
+
+@contextmanager
+def npy_rows(dest: str | os.PathLike[str], width: int, dtype: Any) -> Iterator[NpyRows]:
+    """Stream rows into a `.npy` at `dest` atomically: `with npy_rows(p, 128, np.int32) as w:
+    w.append(block)`; readable by `np.load` (memory-mapped too) once the block exits."""
+    with atomic_path(dest) as tmp, open(tmp, "wb") as fh:
+        writer = NpyRows(fh, width, dtype)
+        yield writer
+        writer.finish()

@@ -109,6 +109,15 @@ def special_id(tok: Tokenizer, token: str) -> int:
     return i
 
 
+def pack_encoded(id_lists: Iterable[Sequence[int]], eos: int, seq_len: int) -> np.ndarray:
+    """Documents' token ids, each followed by EOS, packed into (n_chunks, seq_len) int32; the
+    partial tail is dropped (what `encode_chunks` does with texts)."""
+    parts = [np.asarray([*ids, eos], dtype=np.int32) for ids in id_lists]
+    flat = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+    n = flat.shape[0] // seq_len
+    return flat[: n * seq_len].reshape(n, seq_len)
+
+
 def encode_chunks(
     texts: Iterable[str], tokenizer: Tokenizer, seq_len: int, return_doc_ids: bool = False
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -118,19 +127,15 @@ def encode_chunks(
     token came from (separators belong to the preceding document), to map chunk scores to docs.
     """
     eos = special_id(tokenizer, EOS)
-    ids: list[np.ndarray] = []
-    owners: list[np.ndarray] = []
     texts = list(texts)
+    encoded: list[list[int]] = []
     for start in range(0, len(texts), 1024):  # encode_batch is parallel in Rust
-        for j, enc in enumerate(tokenizer.encode_batch(texts[start : start + 1024])):
-            arr = np.asarray(enc.ids + [eos], dtype=np.int32)
-            ids.append(arr)
-            owners.append(np.full(arr.shape, start + j, dtype=np.int32))
-    flat = np.concatenate(ids) if ids else np.zeros(0, np.int32)
-    n = flat.shape[0] // seq_len
-    chunks = flat[: n * seq_len].reshape(n, seq_len)
+        encoded += [enc.ids for enc in tokenizer.encode_batch(texts[start : start + 1024])]
+    chunks = pack_encoded(encoded, eos, seq_len)
     if not return_doc_ids:
         return chunks
+    owners = [np.full(len(ids) + 1, j, dtype=np.int32) for j, ids in enumerate(encoded)]
+    n = chunks.shape[0]
     own = (np.concatenate(owners) if owners else np.zeros(0, np.int32))[: n * seq_len]
     return chunks, own.reshape(n, seq_len)
 

@@ -36,7 +36,7 @@ def train_proxies(
     tc = config.train
     pool = catalog.get_pool(pool_id)
     tokens = prepare_tokens(catalog, pool_id, tc.vocab_size, tc.seq_len)
-    chunks = np.load(tokens.chunks_path)
+    chunks = np.load(tokens.chunks_path, mmap_mode="r")  # batches read the rows they need
     if len(chunks) < 2:
         raise InputError(
             f"pool {pool_id!r} has only {len(chunks)} chunks of {tc.seq_len} tokens; "
@@ -90,7 +90,7 @@ def _train_unit(unit: dict[str, Any]) -> str:
     from dsdm_engine.compute.training import train_proxy
 
     configure_threads()
-    train_proxy(np.load(unit["chunks"]), TrainConfig(**unit["train"]), unit["out"])
+    train_proxy(np.load(unit["chunks"], mmap_mode="r"), TrainConfig(**unit["train"]), unit["out"])
     return unit["out"]
 
 
@@ -142,7 +142,8 @@ def import_model(
         )
     with catalog.begin_run("proxies", frozen, pool_id=pool_id) as run:
         if warmup:
-            _warm_up(catalog, run.run_id, np.load(tokens.chunks_path), frozen, progress)
+            chunks = np.load(tokens.chunks_path, mmap_mode="r")
+            _warm_up(catalog, run.run_id, chunks, frozen, progress)
         progress(2, 2, "imported")
     return run.run_id
 

@@ -40,9 +40,9 @@ def prepare_tokens(
     into the workspace beside the arrays, keyed by its checksum; `vocab_size` is ignored)."""
     from dsdm_engine.compute.tokenizer import (
         EOS,
-        encode_chunks,
         install_model_tokenizer,
         load_tokenizer,
+        pack_encoded,
         special_id,
         train_tokenizer,
     )
@@ -68,21 +68,22 @@ def prepare_tokens(
         arr_dir.mkdir(parents=True, exist_ok=True)
         progress(1, 3, "tokenizing pool")
         eos = special_id(tok, EOS)
-        docs = np.full((len(doc_ids), seq_len), -1, dtype=np.int32)
         n_tokens: list[int] = []
-        chunk_parts: list[np.ndarray] = []
-        row = 0
-        for df in catalog.iter_documents(pool_id):
-            texts = list(df["text"])
-            for enc in tok.encode_batch(texts):
-                ids = [eos, *enc.ids[: seq_len - 1]]
-                docs[row, : len(ids)] = ids
-                n_tokens.append(len(enc.ids))
-                row += 1
-            chunk_parts.append(encode_chunks(texts, tok, seq_len))
-        chunks = np.concatenate(chunk_parts) if chunk_parts else np.zeros((0, seq_len), np.int32)
-        np.save(chunks_path, chunks)
-        np.save(docs_path, docs)
+        # both arrays stream to disk one batch of documents at a time (a 1M-document pool's
+        # arrays held whole peaked at 2.2 GB); each batch's partial last chunk is dropped
+        with (
+            atomic.npy_rows(chunks_path, seq_len, np.int32) as chunks,
+            atomic.npy_rows(docs_path, seq_len, np.int32) as docs,
+        ):
+            for df in catalog.iter_documents(pool_id):
+                encoded = [enc.ids for enc in tok.encode_batch(list(df["text"]))]
+                rows = np.full((len(encoded), seq_len), -1, dtype=np.int32)
+                for i, ids in enumerate(encoded):
+                    head = [eos, *ids[: seq_len - 1]]
+                    rows[i, : len(head)] = head
+                    n_tokens.append(len(ids))
+                docs.append(rows)
+                chunks.append(pack_encoded(encoded, eos, seq_len))
         if model is None or pool.get("n_tokens") is None:  # budgets count the pool's tokens
             catalog.set_token_counts(pool_id, doc_ids, n_tokens)
         (arr_dir / "COMPLETE").write_text("ok\n")

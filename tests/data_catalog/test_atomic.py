@@ -58,3 +58,23 @@ def test_two_processes_writing_one_file_never_tear_it(tmp_path):
     data = dest.read_bytes()
     assert len(data) == 200_000 and len(set(data)) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["shared.bin"]
+
+
+def test_streamed_npy_rows_load_like_np_save(tmp_path):
+    rng = np.random.default_rng(0)
+    blocks = [rng.integers(-5, 50, (r, 7)).astype(np.int32) for r in (3, 0, 11, 1)]
+    dest = tmp_path / "rows.npy"
+    with atomic.npy_rows(dest, 7, np.int32) as w:
+        for b in blocks:
+            w.append(b)
+    want = np.concatenate(blocks)
+    assert np.array_equal(np.load(dest), want) and np.load(dest).dtype == np.int32
+    assert np.array_equal(np.load(dest, mmap_mode="r"), want)
+    with atomic.npy_rows(tmp_path / "empty.npy", 4, np.float16):
+        pass
+    assert np.load(tmp_path / "empty.npy").shape == (0, 4)
+    with pytest.raises(RuntimeError), atomic.npy_rows(dest, 7, np.int32) as w:
+        w.append(blocks[0])
+        raise RuntimeError("killed mid-write")
+    assert np.array_equal(np.load(dest), want)  # the old file stands, no tmp left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.npy", "rows.npy"]

@@ -54,3 +54,27 @@ def test_targets_truncate_prompt_from_the_left(tok):
     n_comp = len(tok.encode(" city 3.").ids)
     assert t.input_ids.shape == (1, 8) and t.loss_mask[0].sum() == n_comp
     assert t.loss_mask[0, -n_comp:].all()
+
+
+def test_pool_token_arrays_stream_to_disk_as_one_packing(tmp_path):
+    """`prepare_tokens` writes the chunks and per-document rows batch by batch: what it stores
+    is the packing of the pool's texts and each document's first tokens after an EOS."""
+    import json
+
+    from data_catalog.catalog import Catalog
+    from data_catalog.ingest import ingest
+    from dsdm_engine.stages.tokens import prepare_tokens
+
+    path = tmp_path / "pool.jsonl"
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
+    cat = Catalog.open(tmp_path / "ws")
+    ingest(cat, "p", [str(path)])
+    got = prepare_tokens(cat, "p", vocab_size=300, seq_len=16)
+    tok = load_tokenizer(got.tokenizer_dir)
+    texts = [t for df in cat.iter_documents("p") for t in df["text"]]
+    assert np.array_equal(np.load(got.chunks_path), encode_chunks(texts, tok, 16))
+    docs = np.load(got.docs_path, mmap_mode="r")
+    assert docs.shape == (len(TEXTS), 16) and docs.dtype == np.int32
+    for row, text in zip(docs, texts, strict=True):
+        head = [0, *tok.encode(text).ids[:15]]
+        assert list(row[: len(head)]) == head and (row[len(head) :] == -1).all()
