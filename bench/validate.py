@@ -198,6 +198,10 @@ def main() -> None:
         "against one replicate and the outcomes' ceiling",
     )  # fmt: skip
     ap.add_argument("--quick", action="store_true", help="16 subsets, no seed re-featurisation")
+    ap.add_argument(
+        "--no-seed-agreement", action="store_true",
+        help="skip the second-seed featurisation (seed_spearman is then not reported)",
+    )  # fmt: skip
     ap.add_argument("--peer", help="bench/peer.py's JSON (same subsets): the peer's LDS per target")
     args = ap.parse_args()
     t0 = time.monotonic()
@@ -240,7 +244,7 @@ def main() -> None:
     report["harmful_label_auroc"] = harmful_found(report["planted_auroc"], report["planted_effect"])
     aucs = [v["token_wasting"] for v in report["planted_auroc"].values()]
     report["planted_auroc_token_wasting_mean"] = float(np.mean(aucs))
-    if not args.quick:
+    if not (args.quick or args.no_seed_agreement):
         agree = seed_agreement(cat, features, default_runs)
         report["seed_agreement"] = agree
         report["seed_spearman"] = float(np.mean([a["spearman"] for a in agree.values()]))

@@ -1,0 +1,272 @@
+"""EK-FAC influence without projection: does a curvature-aware preconditioner make scores predict?
+
+The strongest entries of bergson's LDS leaderboard (EK-FAC 0.45-0.47 against TRAK's 0.14)
+precondition the *full* gradient by an eigenvalue-corrected K-FAC inverse and never project it.
+Our `tiny` proxies have ~25k parameters outside the (tied) embedding / LM head, so that is
+cheap here; this bench computes it for every proxy and judges it on a validation's subset models
+with the same held-out aggregate LDS as `dsdm validate`. Like bergson's GPT-2 recipe, the LM
+head (here tied to the token embedding) is left out.
+
+Per proxy, for every Linear/Conv1D layer of the body (inputs with the bias' constant 1 appended):
+
+1. K-FAC factors from a seeded sample of pool windows: ``A = Σ a aᵀ``, ``S = Σ δ δᵀ`` over real
+   tokens, δ = ∂(window's summed next-token loss)/∂(layer output); eigenbases ``Q_A``, ``Q_S``;
+2. the eigenvalue correction (George et al. 2018): ``Λ = mean_n (Q_Sᵀ G_n Q_A)²`` over the same
+   windows' per-window gradients ``G_n = Σ_t δ_t a_tᵀ``; K-FAC's own eigenvalues
+   ``λ_S λ_Aᵀ`` (rescaled to the same mean) are the `kfac` variant, no preconditioner `identity`;
+3. per target, the mean completion-loss gradient of its selection examples ``G_q``, transformed
+   to ``V = Q_S [(Q_Sᵀ G_q Q_A) / (Λ + d · mean Λ)] Q_Aᵀ``;
+4. every pool window's score ``Σ_layers <G_n, V>``: positive = a step on the window lowers the
+   target's loss. A document's score is the sum over its windows (whole documents, as the
+   features), and the ensemble score the mean over proxies of each proxy's z-scores.
+
+LDS: Spearman over the validation's subsets of ``Σ_{i∈S} score_i`` against the subset model's mean
+held-out log-prob (replicate 0 alone, and the mean over replicates where every subset has them),
+with the bootstrap CI of `dsdm_engine.evaluation.lds`. Reads files only (the validation folder and
+the proxies' folders), so it runs while the catalog is busy:
+
+    python bench/ekfac.py --workspace W --validation W/artifacts/lds/demo-<key> --out F
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from data_catalog.ranks import spearman  # noqa: E402
+from dsdm_engine.compute.featurize.windows import document_windows  # noqa: E402
+from dsdm_engine.compute.projection import find_layers  # noqa: E402
+from dsdm_engine.compute.training import load_proxy  # noqa: E402
+from dsdm_engine.evaluation.lds import bootstrap_ci  # noqa: E402
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class LayerGrads:
+    """Per-window gradients ``G_n = Σ_t δ_t a_tᵀ`` (B, d_out, d_in+1) of the body's layers."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+        self.layers = [(n, m) for n, _, m in find_layers(model) if not n.endswith("lm_head")]
+        self.acts: dict[int, torch.Tensor] = {}
+        self.deltas: dict[int, torch.Tensor] = {}
+
+    def _hook(self, i: int):
+        def fwd(_mod, inputs, out):
+            a = inputs[0].detach()
+            self.acts[i] = torch.cat([a, torch.ones_like(a[..., :1])], -1)  # bias input = 1
+            out.register_hook(lambda g: self.deltas.__setitem__(i, g.detach()))
+
+        return fwd
+
+    def run(self, ids: np.ndarray, loss_mask: np.ndarray | None = None) -> list[torch.Tensor]:
+        """Backward of each window's summed next-token loss (on `loss_mask`'s tokens, else every
+        real token); leaves acts/deltas (B, T, d) per layer and returns nothing else."""
+        x = torch.as_tensor(np.asarray(ids), dtype=torch.long)
+        real = x >= 0
+        x = x.clamp(min=0)
+        mask = (real[:, 1:] & real[:, :-1]) if loss_mask is None else torch.as_tensor(
+            np.asarray(loss_mask)[:, 1:], dtype=torch.bool
+        )  # fmt: skip
+        handles = [m.register_forward_hook(self._hook(i)) for i, (_, m) in enumerate(self.layers)]
+        try:
+            with torch.enable_grad():
+                logits = self.model(input_ids=x, attention_mask=real.long()).logits
+                logp = torch.log_softmax(logits[:, :-1].float(), -1)
+                tok = logp.gather(-1, x[:, 1:].unsqueeze(-1)).squeeze(-1)
+                loss = -(tok * mask).sum()
+                params = [p for p in self.model.parameters() if p.requires_grad]
+                torch.autograd.grad(loss, params, allow_unused=True)
+        finally:
+            for h in handles:
+                h.remove()
+        self.real = real
+        return [torch.einsum("bto,bti->boi", self.deltas[i], self.acts[i]).double()
+                for i in range(len(self.layers))]  # fmt: skip
+
+
+def batches(n: int, size: int):
+    for s in range(0, n, size):
+        yield s, min(n, s + size)
+
+
+def fit_ekfac(grads: LayerGrads, sample: np.ndarray, batch: int):
+    """Eigenbases of A and S, the corrected eigenvalues Λ and K-FAC's own (same mean)."""
+    n_layers = len(grads.layers)
+    a_sum: list = [0.0] * n_layers
+    s_sum: list = [0.0] * n_layers
+    for s, e in batches(len(sample), batch):
+        grads.run(sample[s:e])
+        real = grads.real
+        for i in range(n_layers):
+            a = grads.acts[i][real].double()
+            d = grads.deltas[i][real].double()
+            a_sum[i] = a_sum[i] + a.T @ a
+            s_sum[i] = s_sum[i] + d.T @ d
+    bases = []
+    for i in range(n_layers):
+        wa, qa = torch.linalg.eigh(a_sum[i])
+        ws, qs = torch.linalg.eigh(s_sum[i])
+        bases.append((qa, qs, ws.clamp(min=0)[:, None] * wa.clamp(min=0)[None, :]))
+    lam: list = [0.0] * n_layers
+    for s, e in batches(len(sample), batch):
+        for i, g in enumerate(grads.run(sample[s:e])):
+            qa, qs, _ = bases[i]
+            lam[i] = lam[i] + (qs.T @ g @ qa).pow(2).sum(0)
+    out = []
+    for i, (qa, qs, kf) in enumerate(bases):
+        ek = lam[i] / len(sample)
+        out.append({"qa": qa, "qs": qs, "ekfac": ek, "kfac": kf * (ek.mean() / kf.mean())})
+    return out
+
+
+def query(grads: LayerGrads, arr, batch: int) -> list[torch.Tensor]:
+    """Mean over a target's examples of the gradient of their completion loss, per layer."""
+    total: list = [0.0] * len(grads.layers)
+    n = arr["input_ids"].shape[0]
+    for s, e in batches(n, batch):
+        ids = np.where(arr["attention_mask"][s:e] > 0, arr["input_ids"][s:e], -1)
+        for i, g in enumerate(grads.run(ids, arr["loss_mask"][s:e])):
+            total[i] = total[i] + g.sum(0)
+    return [t / n for t in total]
+
+
+def transform(q: torch.Tensor, basis: dict, variant: str, damping: float) -> torch.Tensor:
+    if variant == "identity":
+        return q
+    lam = basis[variant]
+    rot = basis["qs"].T @ q @ basis["qa"]
+    rot = rot / (lam + damping * lam.mean())
+    return basis["qs"] @ rot @ basis["qa"].T
+
+
+def lds(masks: np.ndarray, scores: np.ndarray, outcome: np.ndarray, seed: int = 0) -> dict:
+    pred = masks.astype(np.float64) @ scores
+    lo, hi = bootstrap_ci(pred, outcome, seed=seed)
+    return {"lds": float(spearman(pred, outcome)), "ci": [lo, hi]}
+
+
+def outcomes(root: Path, m: int, key: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Mean held-out log-prob per subset: replicate 0, and the mean over 2 when all exist."""
+
+    def read(name: str) -> float | None:
+        p = root / name / "outcomes.json"
+        if not (root / name / "COMPLETE").exists():
+            return None
+        return float(np.mean(json.loads(p.read_text())[key]))
+
+    r0 = np.array([read(f"subset_{j}") for j in range(m)], dtype=float)
+    r1 = [read(f"subset_{j}_r1") for j in range(m)]
+    both = None if any(v is None for v in r1) else (r0 + np.array(r1, dtype=float)) / 2
+    return r0, both
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workspace", required=True)
+    ap.add_argument("--validation", required=True, help="the validation folder (artifacts/lds/..)")
+    ap.add_argument("--proxies", help="proxies run id (default: the workspace's first)")
+    ap.add_argument("--models", type=int, default=4, help="proxies used (ensemble size)")
+    ap.add_argument("--sample", type=int, default=1024, help="windows for the K-FAC fit")
+    ap.add_argument("--damping", type=float, nargs="+", default=[0.1, 1.0])
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scores", help="a previous run's .scores.npy: only judge them (no model)")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    t0 = time.monotonic()
+    ws, root = Path(args.workspace), Path(args.validation)
+    runs = sorted((ws / "artifacts" / "runs").glob("proxies-*"))
+    run = ws / "artifacts" / "runs" / args.proxies if args.proxies else runs[0]
+    cfg = json.loads((root / "config.json").read_text())
+    seq_len = int(cfg["train"]["seq_len"])
+    m_subsets = int(cfg["validate"]["n_subsets"])
+    tasks = sorted(p.name[len("examples-") : -len("-selection.npz")]
+                   for p in root.glob("examples-*-selection.npz"))  # fmt: skip
+    flat = np.load(root / "doc_tokens.npy")
+    offsets = np.load(root / "doc_offsets.npy")
+    windows, owner = document_windows(flat, offsets, seq_len)
+    n_docs = len(offsets) - 1
+    masks = np.load(root / "masks.npy")
+    log(f"{len(windows)} windows of {n_docs} documents; targets {tasks}; {m_subsets} subsets")
+    variants = [("identity", 0.0)] + [(v, d) for v in ("ekfac", "kfac") for d in args.damping]
+    names = [f"{v}" if v == "identity" else f"{v} d={d:g}" for v, d in variants]
+    per_proxy = []
+    sample_rng = np.random.default_rng([args.seed, 0xEF])
+    model_dirs = [] if args.scores else sorted(run.glob("model_*"))[: args.models]
+    for mi, model_dir in enumerate(model_dirs):
+        tm = time.monotonic()
+        model = load_proxy(model_dir, device="cpu")[0]
+        grads = LayerGrads(model)
+        sample = windows[np.sort(sample_rng.choice(len(windows), args.sample, replace=False))]
+        bases = fit_ekfac(grads, sample, args.batch)
+        vs = []  # (task, variant) -> per layer V
+        for t in tasks:
+            q = query(grads, np.load(root / f"examples-{t}-selection.npz"), args.batch)
+            for v, d in variants:
+                vs.append([transform(q[i], bases[i], v, d) for i in range(len(q))])
+        stacked = [torch.stack([v[i] for v in vs]) for i in range(len(grads.layers))]
+        win = np.zeros((len(windows), len(vs)))
+        tp = time.monotonic()
+        for s, e in batches(len(windows), args.batch):
+            gs = grads.run(windows[s:e])
+            win[s:e] = sum(torch.einsum("boi,voi->bv", g, st) for g, st in
+                           zip(gs, stacked, strict=True)).numpy()  # fmt: skip
+            if (s // args.batch) % 100 == 0:
+                rate = e / max(time.monotonic() - tp, 1e-9)
+                log(f"proxy {mi}: {e}/{len(windows)} windows, {rate:.0f}/s")
+        docs = np.stack([np.bincount(owner, weights=win[:, c], minlength=n_docs)
+                         for c in range(win.shape[1])], 1)  # fmt: skip
+        per_proxy.append(docs.reshape(n_docs, len(tasks), len(variants)))
+        log(f"proxy {mi} done in {time.monotonic() - tm:.0f} s")
+    # (M, n_docs, tasks, variants)
+    stack = np.load(args.scores) if args.scores else np.stack(per_proxy)
+    z = (stack - stack.mean(1, keepdims=True)) / (stack.std(1, keepdims=True) + 1e-30)
+    report: dict = {"n_subsets": m_subsets, "models": len(stack), "sample": args.sample,
+                    "variants": names, "targets": {}}  # fmt: skip
+    rows = []
+    for ti, t in enumerate(tasks):
+        r0, both = outcomes(root, m_subsets, f"{t}|heldout")
+        row: dict = {}
+        for vi, name in enumerate(names):
+            ens, one = z[:, :, ti, vi].mean(0), stack[0, :, ti, vi]
+            row[name] = {"ensemble_r1": lds(masks, ens, r0), "proxy0_r1": lds(masks, one, r0)}
+            if both is not None:
+                row[name]["ensemble_r2"] = lds(masks, ens, both)
+            rows.append((t.split("@")[0], name, row[name]))
+        report["targets"][t] = row
+    mean = {}
+    for name in names:
+        for key in ("ensemble_r1", "proxy0_r1", "ensemble_r2"):
+            vals = [report["targets"][t][name].get(key, {}).get("lds") for t in tasks]
+            if all(v is not None for v in vals):
+                mean[f"{name}|{key}"] = float(np.mean(vals))
+    report["mean_heldout_lds"] = mean
+    report["seconds"] = time.monotonic() - t0
+    if not args.scores:
+        np.save(Path(args.out).with_suffix(".scores.npy"), stack)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    print(f"{'target':<14} {'variant':<14} {'M=4 R=1':>18} {'M=1 R=1':>8} {'M=4 R=2':>8}")
+    for t, name, r in rows:
+        e1 = r["ensemble_r1"]
+        r2 = r.get("ensemble_r2", {}).get("lds", float("nan"))
+        print(f"{t:<14} {name:<14} {e1['lds']:6.2f} [{e1['ci'][0]:5.2f},{e1['ci'][1]:5.2f}]"
+              f" {r['proxy0_r1']['lds']:8.2f} {r2:8.2f}")  # fmt: skip
+    print(json.dumps(mean, indent=1))
+    log(f"wrote {args.out} in {report['seconds'] / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
