@@ -42,6 +42,16 @@ else:
     table["selection-split LDS"] = sel["aggregate_lds"].reindex(table.index)
     table["per-example LDS"] = sel["per_example_lds"].reindex(table.index)
     st.dataframe(table.reset_index(), hide_index=True)
+    if "lds_ceiling" in noise and (noise["replicates"] > 1).any():
+        st.markdown("**Ceiling**: the LDS a perfect predictor could reach against these outcomes")
+        cols = ["split", "replicates", "replicate_spearman", "lds_ceiling_1", "lds_ceiling"]
+        st.dataframe(noise[cols], hide_index=True)
+        st.caption(
+            "Each subset trained several models with their own seeds; `replicate_spearman` is "
+            "how well one model's outcomes over the subsets agree with another's, and the "
+            "ceilings are the highest LDS any predictor could reach against one model per "
+            "subset and against the mean of the replicates (the LDS above uses the mean)."
+        )
     if not noise.empty and noise["seed_sd"].notna().any():
         st.markdown("**Noise floor**: how much a subset model's outcome moves with its seed alone")
         st.dataframe(noise[["split", "seed_sd", "subset_sd", "noise_ratio"]], hide_index=True)

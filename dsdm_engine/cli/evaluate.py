@@ -131,6 +131,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     cols = ["task_id", "split", "predictor", "aggregate_lds", "ci_lo", "ci_hi", "per_example_lds"]
     print(f"validation {run_id}: {int(res['n_subsets'].max())} subset models")
     print_df(res[cols], digits=3)
+    if cfg.replicates > 1:  # the outcomes' own reliability bounds every predictor's LDS
+        from pathlib import Path
+
+        import pandas as pd
+
+        root = Path(cat.get_run(run_id)["artifact_path"])
+        noise = pd.read_json(root / f"{run_id}.noise.json", orient="records")
+        print(f"ceiling ({cfg.replicates} models per subset):")
+        print_df(noise[["task_id", "split", "replicate_spearman", "lds_ceiling_1",
+                        "lds_ceiling"]], digits=3)  # fmt: skip
     return 0
 
 

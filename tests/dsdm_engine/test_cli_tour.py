@@ -37,8 +37,10 @@ def test_demo_then_target_list_planted_evaluate_validate(tmp_path, capsys, monke
                      "--budgets", "2000", "--seeds", "0", "--max-heldout", "8")  # fmt: skip
     assert "held-out" in evaluated.lower() or "loss" in evaluated.lower()
     assert len(cat.list_evaluations()) >= 2
-    dsdm("validate", "--pool", "demo", "--target", "squad", "--subsets", "4",
-         "--noise-seeds", "0", "--max-examples", "8", "--workers", "1")  # fmt: skip
+    validated = dsdm("validate", "--pool", "demo", "--target", "squad", "--subsets", "4",
+                     "--noise-seeds", "0", "--max-examples", "8", "--workers", "1",
+                     "--replicates", "2")  # fmt: skip
+    assert "ceiling (2 models per subset)" in validated and "lds_ceiling" in validated
     res = cat.lds_results()
     assert {"selection", "heldout"} <= set(res["split"]) and len(res) >= 4
     assert {"dsdm", "similarity", "trivial"} <= set(res["kind"])  # every predictor family
