@@ -152,9 +152,11 @@ def transform(q: torch.Tensor, basis: dict, variant: str, damping: float) -> tor
 
 
 def lds(masks: np.ndarray, scores: np.ndarray, outcome: np.ndarray, seed: int = 0) -> dict:
-    pred = masks.astype(np.float64) @ scores
-    lo, hi = bootstrap_ci(pred, outcome, seed=seed)
-    return {"lds": float(spearman(pred, outcome)), "ci": [lo, hi]}
+    """Held-out aggregate LDS with its CI over the subsets whose models are trained."""
+    done = ~np.isnan(outcome)
+    pred = masks[done].astype(np.float64) @ scores
+    lo, hi = bootstrap_ci(pred, outcome[done], seed=seed)
+    return {"lds": float(spearman(pred, outcome[done])), "ci": [lo, hi], "n": int(done.sum())}
 
 
 def outcomes(root: Path, m: int, key: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -167,9 +169,23 @@ def outcomes(root: Path, m: int, key: str) -> tuple[np.ndarray, np.ndarray | Non
         return float(np.mean(json.loads(p.read_text())[key]))
 
     r0 = np.array([read(f"subset_{j}") for j in range(m)], dtype=float)
-    r1 = [read(f"subset_{j}_r1") for j in range(m)]
-    both = None if any(v is None for v in r1) else (r0 + np.array(r1, dtype=float)) / 2
-    return r0, both
+    r1 = np.array([np.nan if v is None else v for v in (read(f"subset_{j}_r1") for j in range(m))])
+    both = None if np.isnan(r1).any() else (r0 + r1) / 2
+    return r0, both, r1
+
+
+def replicate_ceiling(r0: np.ndarray, r1: np.ndarray) -> dict:
+    """Agreement of replicate 0 with replicate 1 over the subsets that have both, and the LDS
+    ceilings it implies (`dsdm_engine.evaluation.lds.lds_ceiling`)."""
+    from dsdm_engine.evaluation.lds import lds_ceiling
+
+    have = ~np.isnan(r1) & ~np.isnan(r0)
+    if have.sum() < 8:
+        return {"n_subsets": int(have.sum())}
+    rho = float(spearman(r0[have], r1[have]))
+    lo, hi = bootstrap_ci(r0[have], r1[have])
+    return {"n_subsets": int(have.sum()), "replicate_spearman": rho, "ci": [lo, hi],
+            "lds_ceiling_1": lds_ceiling(rho, 1), "lds_ceiling_2": lds_ceiling(rho, 2)}  # fmt: skip
 
 
 def main() -> None:
@@ -231,15 +247,18 @@ def main() -> None:
                          for c in range(win.shape[1])], 1)  # fmt: skip
         per_proxy.append(docs.reshape(n_docs, len(tasks), len(variants)))
         log(f"proxy {mi} done in {time.monotonic() - tm:.0f} s")
-    # (M, n_docs, tasks, variants)
+    # (M, n_docs, tasks, variants), saved before anything is judged
     stack = np.load(args.scores) if args.scores else np.stack(per_proxy)
+    if not args.scores:
+        np.save(Path(args.out).with_suffix(".scores.npy"), stack)
     z = (stack - stack.mean(1, keepdims=True)) / (stack.std(1, keepdims=True) + 1e-30)
     report: dict = {"n_subsets": m_subsets, "models": len(stack), "sample": args.sample,
                     "variants": names, "targets": {}}  # fmt: skip
     rows = []
     for ti, t in enumerate(tasks):
-        r0, both = outcomes(root, m_subsets, f"{t}|heldout")
-        row: dict = {}
+        r0, both, r1 = outcomes(root, m_subsets, f"{t}|heldout")
+        row: dict = {"replicates": replicate_ceiling(r0, r1)}
+        log(f"{t}: replicates {row['replicates']}")
         for vi, name in enumerate(names):
             ens, one = z[:, :, ti, vi].mean(0), stack[0, :, ti, vi]
             row[name] = {"ensemble_r1": lds(masks, ens, r0), "proxy0_r1": lds(masks, one, r0)}
@@ -255,8 +274,6 @@ def main() -> None:
                 mean[f"{name}|{key}"] = float(np.mean(vals))
     report["mean_heldout_lds"] = mean
     report["seconds"] = time.monotonic() - t0
-    if not args.scores:
-        np.save(Path(args.out).with_suffix(".scores.npy"), stack)
     Path(args.out).write_text(json.dumps(report, indent=1))
     print(f"{'target':<14} {'variant':<14} {'M=4 R=1':>18} {'M=1 R=1':>8} {'M=4 R=2':>8}")
     for t, name, r in rows:
