@@ -58,14 +58,17 @@ class LayerGrads:
 
     def __init__(self, model: torch.nn.Module):
         self.model = model
-        self.layers = [(n, m) for n, _, m in find_layers(model) if not n.endswith("lm_head")]
+        self.layers = [(n, m) for n, _, m in find_layers(model)]
+        self.head = [n.endswith("lm_head") for n, _ in self.layers]  # tied to the embedding
         self.acts: dict[int, torch.Tensor] = {}
         self.deltas: dict[int, torch.Tensor] = {}
 
     def _hook(self, i: int):
+        has_bias = getattr(self.layers[i][1], "bias", None) is not None
+
         def fwd(_mod, inputs, out):
             a = inputs[0].detach()
-            self.acts[i] = torch.cat([a, torch.ones_like(a[..., :1])], -1)  # bias input = 1
+            self.acts[i] = torch.cat([a, torch.ones_like(a[..., :1])], -1) if has_bias else a
             out.register_hook(lambda g: self.deltas.__setitem__(i, g.detach()))
 
         return fwd
@@ -92,7 +95,7 @@ class LayerGrads:
             for h in handles:
                 h.remove()
         self.real = real
-        return [torch.einsum("bto,bti->boi", self.deltas[i], self.acts[i]).double()
+        return [torch.einsum("bto,bti->boi", self.deltas[i].float(), self.acts[i].float())
                 for i in range(len(self.layers))]  # fmt: skip
 
 
@@ -110,23 +113,24 @@ def fit_ekfac(grads: LayerGrads, sample: np.ndarray, batch: int):
         grads.run(sample[s:e])
         real = grads.real
         for i in range(n_layers):
-            a = grads.acts[i][real].double()
-            d = grads.deltas[i][real].double()
-            a_sum[i] = a_sum[i] + a.T @ a
-            s_sum[i] = s_sum[i] + d.T @ d
+            a = grads.acts[i][real].float()
+            d = grads.deltas[i][real].float()
+            a_sum[i] = a_sum[i] + (a.T @ a).double()
+            s_sum[i] = s_sum[i] + (d.T @ d).double()
     bases = []
     for i in range(n_layers):
         wa, qa = torch.linalg.eigh(a_sum[i])
         ws, qs = torch.linalg.eigh(s_sum[i])
-        bases.append((qa, qs, ws.clamp(min=0)[:, None] * wa.clamp(min=0)[None, :]))
+        kf = ws.clamp(min=0)[:, None] * wa.clamp(min=0)[None, :]
+        bases.append((qa.float(), qs.float(), kf.float()))
     lam: list = [0.0] * n_layers
     for s, e in batches(len(sample), batch):
         for i, g in enumerate(grads.run(sample[s:e])):
             qa, qs, _ = bases[i]
-            lam[i] = lam[i] + (qs.T @ g @ qa).pow(2).sum(0)
+            lam[i] = lam[i] + (qs.T @ g @ qa).pow(2).sum(0).double()
     out = []
     for i, (qa, qs, kf) in enumerate(bases):
-        ek = lam[i] / len(sample)
+        ek = (lam[i] / len(sample)).float()
         out.append({"qa": qa, "qs": qs, "ekfac": ek, "kfac": kf * (ek.mean() / kf.mean())})
     return out
 
@@ -233,24 +237,33 @@ def main() -> None:
             q = query(grads, np.load(root / f"examples-{t}-selection.npz"), args.batch)
             for v, d in variants:
                 vs.append([transform(q[i], bases[i], v, d) for i in range(len(q))])
-        stacked = [torch.stack([v[i] for v in vs]) for i in range(len(grads.layers))]
-        win = np.zeros((len(windows), len(vs)))
+        stacked = [torch.stack([v[i] for v in vs]).float() for i in range(len(grads.layers))]
+        win = np.zeros((2, len(windows), len(vs)))  # body, head
         tp = time.monotonic()
         for s, e in batches(len(windows), args.batch):
             gs = grads.run(windows[s:e])
-            win[s:e] = sum(torch.einsum("boi,voi->bv", g, st) for g, st in
-                           zip(gs, stacked, strict=True)).numpy()  # fmt: skip
+            for g, st, head in zip(gs, stacked, grads.head, strict=True):
+                win[int(head), s:e] += torch.einsum("boi,voi->bv", g, st).numpy()
             if (s // args.batch) % 100 == 0:
                 rate = e / max(time.monotonic() - tp, 1e-9)
                 log(f"proxy {mi}: {e}/{len(windows)} windows, {rate:.0f}/s")
-        docs = np.stack([np.bincount(owner, weights=win[:, c], minlength=n_docs)
-                         for c in range(win.shape[1])], 1)  # fmt: skip
-        per_proxy.append(docs.reshape(n_docs, len(tasks), len(variants)))
+        docs = np.stack(
+            [
+                [np.bincount(owner, weights=w[:, c], minlength=n_docs) for c in range(w.shape[1])]
+                for w in win
+            ],
+            -1,
+        )  # (vs, docs, 2)
+        docs = np.moveaxis(docs, 0, 1)  # (docs, vs, 2)
+        docs = np.concatenate([docs[..., :1], docs.sum(-1, keepdims=True)], -1)
+        per_proxy.append(docs.reshape(n_docs, len(tasks), len(variants), 2))
         log(f"proxy {mi} done in {time.monotonic() - tm:.0f} s")
-    # (M, n_docs, tasks, variants), saved before anything is judged
+    # (M, n_docs, tasks, variants, {body, body+head}), saved before anything is judged
     stack = np.load(args.scores) if args.scores else np.stack(per_proxy)
     if not args.scores:
         np.save(Path(args.out).with_suffix(".scores.npy"), stack)
+    stack = stack.reshape(*stack.shape[:3], -1)
+    names = [f"{n} {part}" for n in names for part in ("body", "body+head")]
     z = (stack - stack.mean(1, keepdims=True)) / (stack.std(1, keepdims=True) + 1e-30)
     report: dict = {"n_subsets": m_subsets, "models": len(stack), "sample": args.sample,
                     "variants": names, "targets": {}}  # fmt: skip
