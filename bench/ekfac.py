@@ -75,7 +75,8 @@ class LayerGrads:
 
     def run(self, ids: np.ndarray, loss_mask: np.ndarray | None = None) -> list[torch.Tensor]:
         """Backward of each window's summed next-token loss (on `loss_mask`'s tokens, else every
-        real token); leaves acts/deltas (B, T, d) per layer and returns nothing else."""
+        real token): per layer its per-window gradient (B, d_out, d_in); the activations and
+        output gradients (B, T, d) stay in `acts` / `deltas`, the real-token mask in `real`."""
         x = torch.as_tensor(np.asarray(ids), dtype=torch.long)
         real = x >= 0
         x = x.clamp(min=0)

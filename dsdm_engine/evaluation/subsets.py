@@ -365,6 +365,7 @@ def train_subset_models(
             "out": str(root / f"subset_{j}"),
             "subset": j,
             "seed": config.seed,
+            "replicate": 0,
         }  # fmt: skip
         for j in range(config.n_subsets)
     ]
@@ -375,6 +376,7 @@ def train_subset_models(
             "out": str(root / f"subset_{j}_r{r}"),
             "subset": j,
             "seed": config.seed + r * REPLICATE_SEED_STEP,
+            "replicate": r,
         }  # fmt: skip
         for r in range(1, config.replicates)
         for j in range(config.n_subsets)
@@ -416,10 +418,8 @@ def train_subset_models(
     noise: dict[str, list] = {k: [] for k in keys}
     for j in jobs:
         got = json.loads((Path(j["out"]) / "outcomes.json").read_text())
-        name = j["name"]
-        r = int(name.rsplit("_r", 1)[1]) if "_r" in name else 0
         for k in keys:
-            (reps[k][r] if name.startswith("subset_") else noise[k]).append(got[k])
+            (reps[k][j["replicate"]] if "replicate" in j else noise[k]).append(got[k])
     by_replicate = {k: np.asarray(v, dtype=np.float64) for k, v in reps.items()}
     return SubsetOutcomes(
         root,
