@@ -14,11 +14,18 @@ Per proxy, for every Linear/Conv1D layer of the body (inputs with the bias' cons
 2. the eigenvalue correction (George et al. 2018): ``Λ = mean_n (Q_Sᵀ G_n Q_A)²`` over the same
    windows' per-window gradients ``G_n = Σ_t δ_t a_tᵀ``; K-FAC's own eigenvalues
    ``λ_S λ_Aᵀ`` (rescaled to the same mean) are the `kfac` variant, no preconditioner `identity`;
+   `kfac-f` damps each factor apart, ``(S + d·mean λ_S)⁻¹ G (A + d·mean λ_A)⁻¹``: the form that
+   folds into a Kronecker projection of the query alone;
 3. per target, the mean completion-loss gradient of its selection examples ``G_q``, transformed
    to ``V = Q_S [(Q_Sᵀ G_q Q_A) / (Λ + d · mean Λ)] Q_Aᵀ``;
 4. every pool window's score ``Σ_layers <G_n, V>``: positive = a step on the window lowers the
    target's loss. A document's score is the sum over its windows (whole documents, as the
    features), and the ensemble score the mean over proxies of each proxy's z-scores.
+
+With ``--features RUN_DIR`` every variant is also scored *projected*, as the product could: the
+preconditioned query ``V`` is projected with each proxy's own Kronecker projection and dotted
+with the stored (unpreconditioned) pool features (``-<P V, φ>``; φ is the margin's gradient,
+≈ −loss), with and without TRAK's Q weighting; ``--projected-only`` skips the unprojected pass.
 
 LDS: Spearman over the validation's subsets of ``Σ_{i∈S} score_i`` against the subset model's mean
 held-out log-prob (replicate 0 alone, and the mean over replicates where every subset has them),
@@ -43,8 +50,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from data_catalog.ranks import spearman  # noqa: E402
+from dsdm_engine.compute.featurize.store import load_features  # noqa: E402
 from dsdm_engine.compute.featurize.windows import document_windows  # noqa: E402
-from dsdm_engine.compute.projection import find_layers  # noqa: E402
+from dsdm_engine.compute.projection import KroneckerProjection, find_layers, layer_specs  # noqa: E402
 from dsdm_engine.compute.training import load_proxy  # noqa: E402
 from dsdm_engine.evaluation.lds import bootstrap_ci  # noqa: E402
 
@@ -123,16 +131,17 @@ def fit_ekfac(grads: LayerGrads, sample: np.ndarray, batch: int):
         wa, qa = torch.linalg.eigh(a_sum[i])
         ws, qs = torch.linalg.eigh(s_sum[i])
         kf = ws.clamp(min=0)[:, None] * wa.clamp(min=0)[None, :]
-        bases.append((qa.float(), qs.float(), kf.float()))
+        bases.append((qa.float(), qs.float(), kf.float(), wa.clamp(min=0), ws.clamp(min=0)))
     lam: list = [0.0] * n_layers
     for s, e in batches(len(sample), batch):
         for i, g in enumerate(grads.run(sample[s:e])):
-            qa, qs, _ = bases[i]
+            qa, qs = bases[i][:2]
             lam[i] = lam[i] + (qs.T @ g @ qa).pow(2).sum(0).double()
     out = []
-    for i, (qa, qs, kf) in enumerate(bases):
+    for i, (qa, qs, kf, wa, ws) in enumerate(bases):
         ek = (lam[i] / len(sample)).float()
-        out.append({"qa": qa, "qs": qs, "ekfac": ek, "kfac": kf * (ek.mean() / kf.mean())})
+        out.append({"qa": qa, "qs": qs, "ekfac": ek, "kfac": kf * (ek.mean() / kf.mean()),
+                    "wa": wa.float(), "ws": ws.float()})  # fmt: skip
     return out
 
 
@@ -150,10 +159,51 @@ def query(grads: LayerGrads, arr, batch: int) -> list[torch.Tensor]:
 def transform(q: torch.Tensor, basis: dict, variant: str, damping: float) -> torch.Tensor:
     if variant == "identity":
         return q
+    if variant == "kfac-f":  # damped per factor: (S + d·mean λ_S)⁻¹ G (A + d·mean λ_A)⁻¹
+        ws, wa = basis["ws"], basis["wa"]
+        lam = (ws + damping * ws.mean())[:, None] * (wa + damping * wa.mean())[None, :]
+        rot = basis["qs"].T @ q @ basis["qa"]
+        return basis["qs"] @ (rot / lam) @ basis["qa"].T
     lam = basis[variant]
     rot = basis["qs"].T @ q @ basis["qa"]
     rot = rot / (lam + damping * lam.mean())
     return basis["qs"] @ rot @ basis["qa"].T
+
+
+def feature_config(features: Path) -> dict:
+    """The features run's stored config (its `config.json`): proj_dim, proj_seed, layers, output."""
+    cfg = json.loads((features / "config.json").read_text())
+    return cfg.get("features", cfg)
+
+
+def projected_scores(model, features: Path, m: int, vs: list[list[torch.Tensor]]) -> np.ndarray:
+    """Query-side preconditioning on the stored pool features: each preconditioned query
+    ``V = H⁻¹ g_q`` (per layer) is projected with proxy m's own Kronecker projection and dotted
+    with every document's stored feature ``φ = P ∇f`` (f = TRAK's margin, ≈ −loss, hence the
+    minus): ``−<P V, φ>`` ≈ ``<V, g_doc>``. -> (n_docs, n_vs, 2): without and with TRAK's Q."""
+    fc = feature_config(features)
+    if fc.get("precondition", "none") != "none":
+        raise SystemExit(f"{features}: the features must be unpreconditioned")
+    seed = int(fc.get("proj_seed", 0)) + 1000 * m
+    specs = layer_specs(model, int(fc["proj_dim"]), fc.get("layers", "all"))
+    proj = KroneckerProjection(specs, seed)
+    names = [s.module for s in proj.specs]
+    if names != [n for n, _, _ in find_layers(model)]:
+        raise SystemExit("query-side EK-FAC needs features of every layer (--layers all)")
+    p = torch.stack(
+        [
+            torch.cat(
+                [proj.project_structured(i, v[i][None].float())[0] for i in range(len(names))]
+            )
+            for v in vs
+        ],
+        1,
+    ).numpy()  # (k, n_vs)
+    phi = load_features(features / f"model_{m}")
+    q = np.load(features / f"model_{m}" / "q.npy").astype(np.float64)
+    raw = -np.asarray(phi.matmul(p.astype(np.float32), 8192) if hasattr(phi, "matmul")
+                      else np.asarray(phi, np.float32) @ p, np.float64)  # fmt: skip
+    return np.stack([raw, raw * q[:, None]], -1)
 
 
 def lds(masks: np.ndarray, scores: np.ndarray, outcome: np.ndarray, seed: int = 0) -> dict:
@@ -204,6 +254,14 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scores", help="a previous run's .scores.npy: only judge them (no model)")
+    ap.add_argument(
+        "--features", help="a features run folder (artifacts/runs/features-..): also score by "
+        "the preconditioned query projected onto its stored pool features (query-side EK-FAC)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--projected-only", action="store_true",
+        help="with --features: skip the unprojected pass over every pool window",
+    )  # fmt: skip
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -222,9 +280,11 @@ def main() -> None:
     n_docs = len(offsets) - 1
     masks = np.load(root / "masks.npy")
     log(f"{len(windows)} windows of {n_docs} documents; targets {tasks}; {m_subsets} subsets")
-    variants = [("identity", 0.0)] + [(v, d) for v in ("ekfac", "kfac") for d in args.damping]
+    variants = [("identity", 0.0)] + [
+        (v, d) for v in ("ekfac", "kfac", "kfac-f") for d in args.damping
+    ]
     names = [f"{v}" if v == "identity" else f"{v} d={d:g}" for v, d in variants]
-    per_proxy = []
+    per_proxy, projected = [], []
     sample_rng = np.random.default_rng([args.seed, 0xEF])
     model_dirs = [] if args.scores else sorted(run.glob("model_*"))[: args.models]
     for mi, model_dir in enumerate(model_dirs):
@@ -238,6 +298,12 @@ def main() -> None:
             q = query(grads, np.load(root / f"examples-{t}-selection.npz"), args.batch)
             for v, d in variants:
                 vs.append([transform(q[i], bases[i], v, d) for i in range(len(q))])
+        if args.features:
+            projected.append(projected_scores(model, Path(args.features), mi, vs).reshape(
+                n_docs, len(tasks), len(variants), 2))  # fmt: skip
+            log(f"proxy {mi}: projected scores in {time.monotonic() - tm:.0f} s")
+            if args.projected_only:
+                continue
         stacked = [torch.stack([v[i] for v in vs]).float() for i in range(len(grads.layers))]
         win = np.zeros((2, len(windows), len(vs)))  # body, head
         tp = time.monotonic()
@@ -260,11 +326,17 @@ def main() -> None:
         per_proxy.append(docs.reshape(n_docs, len(tasks), len(variants), 2))
         log(f"proxy {mi} done in {time.monotonic() - tm:.0f} s")
     # (M, n_docs, tasks, variants, {body, body+head}), saved before anything is judged
-    stack = np.load(args.scores) if args.scores else np.stack(per_proxy)
-    if not args.scores:
-        np.save(Path(args.out).with_suffix(".scores.npy"), stack)
-    stack = stack.reshape(*stack.shape[:3], -1)
-    names = [f"{n} {part}" for n in names for part in ("body", "body+head")]
+    parts = []
+    if args.scores:
+        parts.append((np.load(args.scores), ("body", "body+head")))
+    elif per_proxy:
+        np.save(Path(args.out).with_suffix(".scores.npy"), np.stack(per_proxy))
+        parts.append((np.stack(per_proxy), ("body", "body+head")))
+    if projected:
+        np.save(Path(args.out).with_suffix(".projected.npy"), np.stack(projected))
+        parts.append((np.stack(projected), ("projected", "projected·Q")))
+    stack = np.concatenate([p.reshape(*p.shape[:3], -1) for p, _ in parts], -1)
+    names = [f"{n} {part}" for _, pn in parts for n in names for part in pn]
     z = (stack - stack.mean(1, keepdims=True)) / (stack.std(1, keepdims=True) + 1e-30)
     report: dict = {"n_subsets": m_subsets, "models": len(stack), "sample": args.sample,
                     "variants": names, "targets": {}}  # fmt: skip

@@ -193,6 +193,10 @@ def main() -> None:
     ap.add_argument("--alpha", type=float, default=ValidateConfig().alpha)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument(
+        "--seed", type=int, default=ValidateConfig().seed,
+        help="subset draws and the subset models' common seed (another seed: fresh subset models)",
+    )  # fmt: skip
+    ap.add_argument(
         "--replicates", type=int, default=ValidateConfig().replicates,
         help="models per subset (outcomes averaged); from 2 the report also gives the LDS "
         "against one replicate and the outcomes' ceiling",
@@ -215,7 +219,7 @@ def main() -> None:
     n = 16 if args.quick else args.subsets
     cfg = ValidateConfig(
         n_subsets=n, alpha=args.alpha, workers=args.workers, device="cpu",
-        replicates=args.replicates,
+        replicates=args.replicates, seed=args.seed,
     )  # fmt: skip
     run_id = validate(cat, POOL, list(TARGETS), cfg, printer("validate"))
     res = cat.lds_results(run_id=run_id)
@@ -223,6 +227,7 @@ def main() -> None:
         "n_subsets": n,
         "replicates": args.replicates,
         "alpha": args.alpha,
+        "seed": args.seed,
         "validation_run": run_id,
         "default": {"lambda_rel": str(VARIANTS[0][0]), "normalize": VARIANTS[0][1]},
         "targets": summarise(res, default_runs, cat),

@@ -91,3 +91,55 @@ def test_checkpoints_are_saved_along_training_without_changing_it(tmp_path):
     assert cfg == three
     with pytest.raises(InputError, match="--checkpoints 7"):
         train_proxy(CHUNKS, TrainConfig(**{**CFG.__dict__, "checkpoints": 7}), tmp_path / "x")
+
+
+def _llama():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=300,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+    )
+    return LlamaForCausalLM(cfg)
+
+
+def test_next_token_loss_is_the_models_own_loss_and_grads():
+    from dsdm_engine.compute.models import build_model
+    from dsdm_engine.compute.training import _hf_loss, head_split_ok, next_token_loss
+
+    x = torch.as_tensor(CHUNKS[:4], dtype=torch.long)
+    for model in (build_model("tiny", 300, 32, 0, "cpu"), _llama()):
+        assert head_split_ok(model, x)
+        mine, theirs = next_token_loss(model, x), _hf_loss(model, x)
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
+        g_mine = torch.autograd.grad(mine, list(model.parameters()), allow_unused=True)
+        g_hf = torch.autograd.grad(theirs, list(model.parameters()), allow_unused=True)
+        for a, b in zip(g_mine, g_hf, strict=True):
+            if a is not None or b is not None:
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_a_head_that_scales_its_logits_keeps_the_models_loss():
+    """Soft-capping or logit scaling in forward(): the split loss would differ, so fit() must
+    keep `model(labels=x)`."""
+    from transformers import GPT2LMHeadModel
+
+    from dsdm_engine.compute.models import gpt2_config
+    from dsdm_engine.compute.training import head_split_ok
+
+    class Scaled(GPT2LMHeadModel):
+        def forward(self, *args, labels=None, **kw):
+            out = super().forward(*args, **kw)
+            out.logits = out.logits * 0.5
+            if labels is not None:
+                out.loss = self.loss_function(out.logits, labels, self.config.vocab_size)
+            return out
+
+    model = Scaled(gpt2_config("tiny", 300, 32))
+    assert not head_split_ok(model, torch.as_tensor(CHUNKS[:4], dtype=torch.long))
