@@ -171,9 +171,14 @@ def transform(q: torch.Tensor, basis: dict, variant: str, damping: float) -> tor
 
 
 def feature_config(features: Path) -> dict:
-    """The features run's stored config (its `config.json`): proj_dim, proj_seed, layers, output."""
-    cfg = json.loads((features / "config.json").read_text())
-    return cfg.get("features", cfg)
+    """The features run's projection settings: its `config.json` where there is one, else the
+    shipped defaults (`FeatureConfig`); `projected_scores` checks k against the stored store."""
+    from dataclasses import asdict
+
+    from dsdm_engine.compute.configs import FeatureConfig
+
+    path = features / "config.json"
+    return json.loads(path.read_text()) if path.exists() else asdict(FeatureConfig())
 
 
 def projected_scores(model, features: Path, m: int, vs: list[list[torch.Tensor]]) -> np.ndarray:
@@ -200,6 +205,8 @@ def projected_scores(model, features: Path, m: int, vs: list[list[torch.Tensor]]
         1,
     ).numpy()  # (k, n_vs)
     phi = load_features(features / f"model_{m}")
+    if phi.shape[1] != proj.k:
+        raise SystemExit(f"{features}: k = {phi.shape[1]}, not {proj.k}; give its config.json")
     q = np.load(features / f"model_{m}" / "q.npy").astype(np.float64)
     raw = -np.asarray(phi.matmul(p.astype(np.float32), 8192) if hasattr(phi, "matmul")
                       else np.asarray(phi, np.float32) @ p, np.float64)  # fmt: skip
@@ -254,6 +261,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scores", help="a previous run's .scores.npy: only judge them (no model)")
+    ap.add_argument("--projected", help="a previous run's .projected.npy: judge them too")
     ap.add_argument(
         "--features", help="a features run folder (artifacts/runs/features-..): also score by "
         "the preconditioned query projected onto its stored pool features (query-side EK-FAC)",
@@ -286,7 +294,8 @@ def main() -> None:
     names = [f"{v}" if v == "identity" else f"{v} d={d:g}" for v, d in variants]
     per_proxy, projected = [], []
     sample_rng = np.random.default_rng([args.seed, 0xEF])
-    model_dirs = [] if args.scores else sorted(run.glob("model_*"))[: args.models]
+    judge_only = bool(args.scores or args.projected)
+    model_dirs = [] if judge_only else sorted(run.glob("model_*"))[: args.models]
     for mi, model_dir in enumerate(model_dirs):
         tm = time.monotonic()
         model = load_proxy(model_dir, device="cpu")[0]
@@ -335,6 +344,8 @@ def main() -> None:
     if projected:
         np.save(Path(args.out).with_suffix(".projected.npy"), np.stack(projected))
         parts.append((np.stack(projected), ("projected", "projected·Q")))
+    elif args.projected:
+        parts.append((np.load(args.projected), ("projected", "projected·Q")))
     stack = np.concatenate([p.reshape(*p.shape[:3], -1) for p, _ in parts], -1)
     names = [f"{n} {part}" for _, pn in parts for n in names for part in pn]
     z = (stack - stack.mean(1, keepdims=True)) / (stack.std(1, keepdims=True) + 1e-30)

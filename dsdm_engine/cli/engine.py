@@ -202,8 +202,15 @@ def cmd_score(args: argparse.Namespace) -> int:
         args,
         "score",
         lambda cat, p: score_task(
-            cat, features, args.target, args.lambda_rel, p, normalize=args.normalize
-        ),
+            cat,
+            features,
+            args.target,
+            args.lambda_rel,
+            p,
+            normalize=args.normalize,
+            query_precondition=args.query_precondition,
+            query_damping=args.query_damping,
+        ),  # fmt: skip
     )
     df = cat.scores(run_id, cat.get_target_task(args.target)["task_id"])
     print(f"scores stored: {run_id} ({len(df)} documents; positive = predicted to lower loss)")

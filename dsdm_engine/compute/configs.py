@@ -202,6 +202,7 @@ PROJ_SEED_STRIDE = 1000
 
 
 NORMALIZE = ("none", "cosine")
+QUERY_PRECONDITIONERS = ("none", "kfac")
 
 
 @dataclass(frozen=True)
@@ -223,10 +224,28 @@ class ScoreConfig:
         metadata={"help": "none: TRAK's scores; cosine: divide by each document's feature norm",
                   "choices": NORMALIZE},
     )  # fmt: skip
+    query_precondition: str = field(
+        default="none",
+        metadata={"help": "none | kfac: precondition the target's gradient alone by each proxy's "
+                  "K-FAC inverse (the pool's features are unchanged)",
+                  "choices": QUERY_PRECONDITIONERS},
+    )  # fmt: skip
+    query_damping: float = field(
+        default=0.1,
+        metadata={"help": "damping of --query-precondition kfac, a multiple of each factor's "
+                  "mean eigenvalue"},
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if not self.lambda_rel > 0:  # NaN fails too
             raise InputError(f"--lambda-rel must be positive (or inf), not {self.lambda_rel}")
+        if self.query_precondition not in QUERY_PRECONDITIONERS:
+            known = ", ".join(QUERY_PRECONDITIONERS)
+            raise InputError(
+                f"unknown --query-precondition {self.query_precondition!r}; known: {known}"
+            )
+        if not (math.isfinite(self.query_damping) and self.query_damping > 0):
+            raise InputError(f"--query-damping must be a positive number, not {self.query_damping}")
         if self.normalize not in NORMALIZE:
             raise InputError(
                 f"unknown --normalize {self.normalize!r}; known: {', '.join(NORMALIZE)}"

@@ -106,6 +106,24 @@ def inverse_sqrt(m: np.ndarray, damping: float) -> np.ndarray:
     return (v / np.sqrt(np.maximum(w, lam))) @ v.T
 
 
+def inverse(m: np.ndarray, damping: float) -> np.ndarray:
+    """(M + d · tr(M)/dim · I)^{-1} of a symmetric PSD matrix, by eigendecomposition."""
+    m = (m + m.T) / 2
+    lam = damping * max(float(np.trace(m)) / m.shape[0], 1e-30)
+    w, v = np.linalg.eigh(m + lam * np.eye(m.shape[0]))
+    return (v / np.maximum(w, lam)) @ v.T
+
+
+def query_whitening(
+    factors: KfacFactors, specs: list[LayerSpec], damping: float
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per layer (A^{-1}, S^{-1}), damped apart, to fold into the *target* side's projection
+    only: its features become projections of ``S⁻¹ G A⁻¹``, whose product with an ordinary pool
+    feature estimates ``vec(G_target)ᵀ (A ⊗ S)⁻¹ vec(G_doc)`` (the pool is not re-featurised)."""
+    return [(inverse(a, damping), inverse(s, damping))
+            for a, s in zip(factors.a, factors.s, strict=True)]  # fmt: skip
+
+
 def whitening(
     factors: KfacFactors, specs: list[LayerSpec], damping: float, head: bool = True
 ) -> list[tuple[np.ndarray, np.ndarray] | None]:
@@ -119,4 +137,11 @@ def whitening(
     return out
 
 
-__all__ = ["KfacFactors", "estimate_factors", "inverse_sqrt", "whitening"]
+__all__ = [
+    "KfacFactors",
+    "estimate_factors",
+    "inverse",
+    "inverse_sqrt",
+    "query_whitening",
+    "whitening",
+]

@@ -43,10 +43,13 @@ def per_example_scores(catalog: Catalog, scores_run_id: str) -> np.ndarray:
     """(n_docs, n_selection_examples) scores of a stored run, normalised as the run was."""
     from dsdm_engine.compute.scoring import example_scores
     from dsdm_engine.stages import feature_norms, pool_models, target_features
+    from dsdm_engine.stages.scores import query_damping_of
 
     cfg = catalog.get_run(scores_run_id)["config"]
     models = pool_models(catalog, cfg["features_run_id"], float(cfg["lambda_rel"]))
-    targets, _ = target_features(catalog, cfg["features_run_id"], cfg["task_id"])
+    targets, _ = target_features(
+        catalog, cfg["features_run_id"], cfg["task_id"], query_damping=query_damping_of(cfg)
+    )
     ex = example_scores(models, targets)
     if cfg.get("normalize", "none") == "cosine":
         ex = ex / np.maximum(feature_norms(models), 1e-12)[:, None]
@@ -59,7 +62,9 @@ def dsdm_predictors(catalog: Catalog, pool_id: str, task_id: str) -> list[Predic
     out = []
     for run_id in _latest_done(catalog, "scores", pool_id=pool_id, task_id=task_id)["run_id"]:
         cfg = catalog.get_run(run_id)["config"]
-        name = (f"dsdm λ={cfg['lambda_rel']} {cfg.get('normalize', 'none')}, "
+        query = (f" K-FAC query d={cfg['query_damping']:g}"
+                 if cfg.get("query_precondition", "none") != "none" else "")  # fmt: skip
+        name = (f"dsdm λ={cfg['lambda_rel']} {cfg.get('normalize', 'none')}{query}, "
                 f"{_proxies_label(catalog, cfg['features_run_id'])} ({run_id})")  # fmt: skip
         scores = catalog.scores(run_id, task_id)["score"].to_numpy()
         out.append(Predictor(name, task_id, scores, per_example_scores(catalog, run_id)))

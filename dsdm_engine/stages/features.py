@@ -189,32 +189,55 @@ def kfac_whitening(model: Any, config: FeatureConfig, out: Any, windows: Any = N
     kept in its feature folder (``kfac.npz``) so its target examples are projected the same way."""
     if config.precondition == "none":
         return None
-    from dsdm_engine.compute.kfac import KfacFactors, estimate_factors, whitening
+    from dsdm_engine.compute.kfac import whitening
     from dsdm_engine.compute.projection import layer_specs
 
     specs = layer_specs(model, config.proj_dim, config.layers)
-    path = out / "kfac.npz"
-    if path.exists():
-        factors = KfacFactors.load(path)
-    else:
-        if windows is None:
-            raise InputError(f"{path} is missing: featurise the pool again")
-        rng = np.random.default_rng([config.proj_seed, 0xFAC])
-        n = min(len(windows), config.kfac_windows)
-        idx = np.sort(rng.choice(len(windows), n, replace=False))
-        factors = estimate_factors(model, specs, np.asarray(windows[idx]), config.batch_size,
-                                   config.output)  # fmt: skip
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = out / "kfac.tmp.npz"
-        factors.save(tmp)
-        tmp.replace(path)
+    factors = kfac_factors(model, config, out, windows)
     return whitening(factors, specs, config.damping, head=config.precondition == "kfac")
 
 
+def kfac_factors(model: Any, config: FeatureConfig, out: Any, windows: Any = None) -> Any:
+    """The member's K-FAC factors, kept in its feature folder (``kfac.npz``): estimated once on
+    `config.kfac_windows` pool windows drawn with the member's projection seed. `windows` is
+    the pool's windows, or a function returning them (called only when the file is missing)."""
+    from dsdm_engine.compute.kfac import KfacFactors, estimate_factors
+    from dsdm_engine.compute.projection import layer_specs
+
+    path = out / "kfac.npz"
+    if path.exists():
+        return KfacFactors.load(path)
+    if callable(windows):
+        windows = windows()
+    if windows is None:
+        raise InputError(f"{path} is missing: featurise the pool again")
+    specs = layer_specs(model, config.proj_dim, config.layers)
+    rng = np.random.default_rng([config.proj_seed, 0xFAC])
+    n = min(len(windows), config.kfac_windows)
+    idx = np.sort(rng.choice(len(windows), n, replace=False))
+    factors = estimate_factors(model, specs, np.asarray(windows[idx]), config.batch_size,
+                               config.output)  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "kfac.tmp.npz"
+    factors.save(tmp)
+    tmp.replace(path)
+    return factors
+
+
 def target_features(
-    catalog: Catalog, features_run_id: str, task_id: str, split: str = "selection"
+    catalog: Catalog,
+    features_run_id: str,
+    task_id: str,
+    split: str = "selection",
+    query_damping: float | None = None,
 ) -> tuple[list[np.ndarray], list[Any]]:
-    """Per-model target features (m, k) for a task's split, cached under the features run."""
+    """Per-model target features (m, k) for a task's split, cached under the features run.
+
+    `query_damping` (None: off) preconditions the target side alone by the member's K-FAC
+    inverse, ``R_out ← (S + d·tr S/dim)⁻¹ R_out`` and ``R_in ← (A + d·tr A/dim)⁻¹ R_in``, so a
+    target feature is the projection of ``S⁻¹ G A⁻¹`` and its product with a pool feature
+    estimates ``vec(G)ᵀ (A ⊗ S)⁻¹ vec(G_doc)`` (`kfac.query_whitening`); the pool's features
+    stay as they are. The factors are estimated once per member from pool windows."""
     from dsdm_engine.compute.featurize.registry import make_featurizer
     from dsdm_engine.compute.featurize.shards import featurize_targets
     from dsdm_engine.compute.models import configure_threads, resolve_device
@@ -232,6 +255,13 @@ def target_features(
     task = catalog.get_target_task(task_id)
     # keyed by task id (a new split seed makes a new version with the same content hash)
     cache = catalog.layout.target_features_dir(features_run_id, task["task_id"], split)
+    if query_damping is not None:
+        if config.precondition != "none":
+            raise InputError(
+                f"features {features_run_id} are K-FAC whitened already (--precondition "
+                f"{config.precondition}); query preconditioning needs plain features"
+            )
+        cache = cache / f"query-kfac-{query_damping:g}"
     feats = []
     device = resolve_device(config.device)
     arr = None  # the examples as token arrays: encoded once, only when a model needs them
@@ -250,7 +280,16 @@ def target_features(
             )
         model = load_member(mdir, str(device), pcfg.get("imported"))
         fc = config.for_proxy(m)
-        whiten = kfac_whitening(model, fc, catalog.layout.model_dir(features_run_id, m))
+        member_dir = catalog.layout.model_dir(features_run_id, m)
+        if query_damping is None:
+            whiten = kfac_whitening(model, fc, member_dir)
+        else:
+            from dsdm_engine.compute.kfac import query_whitening
+            from dsdm_engine.compute.projection import layer_specs
+
+            factors = kfac_factors(model, fc, member_dir, lambda: pool_windows(catalog, proxies))
+            specs = layer_specs(model, fc.proj_dim, fc.layers)
+            whiten = query_whitening(factors, specs, query_damping)
         f, _ = featurize_targets(
             make_featurizer(model, fc, whiten),
             arr.input_ids,
@@ -262,6 +301,17 @@ def target_features(
         atomic.write_npy(path, f)
         feats.append(f)
     return feats, examples
+
+
+def pool_windows(catalog: Catalog, proxies: dict) -> np.ndarray:
+    """Every window of every pool document (n_windows, seq_len), padded with -1."""
+    from dsdm_engine.compute.featurize.windows import document_windows
+
+    pcfg = proxies["config"]
+    flat, offsets = document_tokens(catalog, proxies["pool_id"],
+                                    int(pcfg.get("vocab_size") or 0), int(pcfg["seq_len"]),
+                                    model=pcfg.get("imported"))  # fmt: skip
+    return document_windows(flat, offsets, int(pcfg["seq_len"]))[0]
 
 
 def feature_storage(catalog: Catalog, features_run_id: str) -> dict[str, Any]:

@@ -64,6 +64,8 @@ def score_task(
     lambda_rel: float = ScoreConfig.lambda_rel,
     progress: ProgressCallback = no_progress,
     normalize: str = ScoreConfig.normalize,
+    query_precondition: str = ScoreConfig.query_precondition,
+    query_damping: float = ScoreConfig.query_damping,
 ) -> str:
     """Datamodel score of every pool document for a target task; stored in the catalog.
 
@@ -72,7 +74,7 @@ def score_task(
     ``normalize="cosine"`` divides each document's score by its mean feature norm (as LESS
     does); it made the seeds agree but the scores predict nothing on the demo.
     """
-    ScoreConfig(lambda_rel, normalize)  # validates both, naming the flag
+    ScoreConfig(lambda_rel, normalize, query_precondition, query_damping)  # names a bad flag
     from dsdm_engine.compute.scoring import task_scores
 
     task = catalog.get_target_task(task_ref)
@@ -85,12 +87,15 @@ def score_task(
         "lambda_rel": str(lambda_rel),  # "inf" = the dot-product limit (JSON has no Infinity)
         "normalize": normalize,
     }
+    if query_precondition != "none":  # (left out otherwise: earlier runs keep their ids)
+        frozen.update(query_precondition=query_precondition, query_damping=query_damping)
     pool_id = frun["pool_id"]
     with catalog.begin_run(
         "scores", frozen, pool_id=pool_id, task_id=task["task_id"], with_dir=False
     ) as run:
         progress(0, 3, "featurising target examples")
-        targets, _ = target_features(catalog, features_run_id, task["task_id"])
+        targets, _ = target_features(catalog, features_run_id, task["task_id"],
+                                     query_damping=query_damping_of(frozen))  # fmt: skip
         progress(1, 3, "scoring")
         models = pool_models(catalog, features_run_id, lambda_rel)
         scores = task_scores(models, targets)
@@ -108,6 +113,13 @@ def score_task(
         )
         progress(3, 3, "done")
     return run.run_id
+
+
+def query_damping_of(cfg: dict) -> float | None:
+    """A scores run's query-side K-FAC damping (None: the target side is not preconditioned)."""
+    if cfg.get("query_precondition", "none") == "none":
+        return None
+    return float(cfg["query_damping"])
 
 
 def feature_norms(models: list[Any]) -> np.ndarray:
@@ -150,7 +162,9 @@ def example_drilldown(
     except ValueError as exc:
         raise NotFoundError(f"document {doc_id} is not in pool {run['pool_id']}") from exc
     models = pool_models(catalog, cfg["features_run_id"], float(cfg["lambda_rel"]))
-    targets, examples = target_features(catalog, cfg["features_run_id"], cfg["task_id"])
+    targets, examples = target_features(
+        catalog, cfg["features_run_id"], cfg["task_id"], query_damping=query_damping_of(cfg)
+    )
     one = [
         type(pm)(pm.phi[row : row + 1], pm.q[row : row + 1], pm.a, pm.lambda_reg) for pm in models
     ]

@@ -9,7 +9,13 @@ from data_catalog.errors import InputError
 from dsdm_engine.compute.configs import FeatureConfig
 from dsdm_engine.compute.featurize import Batch, make_featurizer
 from dsdm_engine.compute.featurize.exact import ExactFeaturizer
-from dsdm_engine.compute.kfac import estimate_factors, inverse_sqrt, whitening
+from dsdm_engine.compute.kfac import (
+    estimate_factors,
+    inverse,
+    inverse_sqrt,
+    query_whitening,
+    whitening,
+)
 from dsdm_engine.compute.model_output import model_output
 from dsdm_engine.compute.models import build_model
 from dsdm_engine.compute.projection import layer_specs
@@ -116,3 +122,34 @@ def test_trak_path_and_bad_settings_are_refused(model):
         with pytest.raises(InputError, match="--" + next(iter(bad)).replace("_", "-")):
             FeatureConfig(**bad)
     assert "precondition" not in FeatureConfig().to_json()  # older runs keep resuming
+
+
+def test_inverse_is_damped_and_exact():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(40, 6))
+    m = x.T @ x / 40
+    damped = m + 0.2 * np.trace(m) / 6 * np.eye(6)
+    np.testing.assert_allclose(inverse(m, 0.2) @ damped, np.eye(6), atol=1e-10)
+
+
+def test_query_whitening_projects_the_preconditioned_target_gradient(model):
+    """Target features with the query-side K-FAC inverse folded in equal the plain projection of
+    S⁻¹ G A⁻¹ (every layer, the LM head and its tied embedding included), so their product with
+    an unwhitened pool feature estimates vec(G)ᵀ (A ⊗ S)⁻¹ vec(G_doc)."""
+    specs = layer_specs(model, K)
+    w = query_whitening(estimate_factors(model, specs, windows()), specs, damping=0.1)
+    ids = torch.as_tensor(windows()).clamp(min=0)
+    att = torch.as_tensor(windows() >= 0).long()
+    b = Batch(ids, att, att.bool())
+    cfg = FeatureConfig(method="fast", proj_dim=K, proj_seed=3)
+    fast, _ = make_featurizer(model, cfg, w).featurize(b)
+    plain = ExactFeaturizer(model, k=K, seed=3)
+    g, _ = plain._per_example_grads(b)
+    blocks = []
+    for i in range(len(specs)):
+        a_inv, s_inv = (torch.as_tensor(m) for m in w[i])
+        blocks.append(
+            plain.proj.project_dense(i, (s_inv @ plain.layer_grad(g, i).double() @ a_inv).float())
+        )
+    ref = torch.cat(blocks, 1).numpy()
+    assert np.abs(fast - ref).max() / np.abs(ref).max() < 1e-4

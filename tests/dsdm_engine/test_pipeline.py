@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,6 +143,42 @@ def test_cosine_normalisation_divides_by_feature_norms(scored):
         stages.score_task(cat, features, "cook@v1", normalize="l3")
     with pytest.raises(InputError, match="--lambda-rel"):
         stages.score_task(cat, features, "cook@v1", lambda_rel=0.0)
+
+
+def test_query_side_kfac_scores_a_new_run_on_the_same_pool_features(scored):
+    """--query-precondition kfac: the pool features are untouched (no re-featurisation), each
+    member's factors are estimated once beside them, the target features are cached apart, and
+    the run's drill-down and validation predictor use the same preconditioned targets."""
+    from dsdm_engine.compute.scoring import task_scores
+    from dsdm_engine.evaluation.validate import dsdm_predictors, per_example_scores
+
+    cat, _, features, default_run = scored
+    art = Path(cat.get_run(features)["artifact_path"])
+    before = {p: p.stat().st_mtime_ns for p in art.glob("model_*/features.npy")}
+    run = stages.score_task(cat, features, "cook@v1", float("inf"), query_precondition="kfac",
+                            query_damping=0.1)  # fmt: skip
+    cfg = cat.get_run(run)["config"]
+    assert run != default_run and cfg["query_precondition"] == "kfac"
+    assert cfg["query_damping"] == 0.1
+    assert {p: p.stat().st_mtime_ns for p in art.glob("model_*/features.npy")} == before
+    assert all((art / f"model_{m}" / "kfac.npz").exists() for m in range(2))
+    plain, _ = stages.target_features(cat, features, "cook@v1")
+    pre, _ = stages.target_features(cat, features, "cook@v1", query_damping=0.1)
+    assert (art / "targets" / "cook@v1-selection" / "query-kfac-0.1" / "model_0.npy").exists()
+    assert not np.allclose(plain[0], pre[0], rtol=1e-2)
+    scores = cat.scores(run, "cook@v1")["score"].to_numpy()
+    models = stages.pool_models(cat, features, float("inf"))
+    np.testing.assert_allclose(scores, task_scores(models, pre), rtol=1e-6)
+    np.testing.assert_allclose(per_example_scores(cat, run).mean(axis=1), scores, rtol=1e-4,
+                               atol=1e-9 * np.abs(scores).max())  # fmt: skip
+    names = [p.name for p in dsdm_predictors(cat, "p", "cook@v1")]
+    assert any("K-FAC query d=0.1" in n and run in n for n in names)
+    doc = cat.doc_ids("p")[0]
+    assert stages.example_drilldown(cat, run, doc)["helps"]
+    with pytest.raises(InputError, match="--query-precondition"):
+        stages.score_task(cat, features, "cook@v1", query_precondition="shampoo")
+    with pytest.raises(InputError, match="--query-damping"):
+        stages.score_task(cat, features, "cook@v1", query_precondition="kfac", query_damping=0)
 
 
 def test_checkpoint_ensembles_featurise_every_member(scored, tmp_path):
