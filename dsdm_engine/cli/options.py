@@ -51,11 +51,20 @@ def finite_float(text: str) -> float:
     return value
 
 
+def number_or_inf(text: str) -> float:
+    """An argparse type: a float, `inf` allowed (a field whose metadata says ``"inf": True``)."""
+    value = float(text)
+    if math.isnan(value) or value == -math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number or inf, not {text}")
+    return value
+
+
 for _fn, _name in (
     (seed_int, "seed"),
     (positive_int, "positive integer"),
     (nonnegative_int, "integer >= 0"),
     (finite_float, "finite number"),
+    (number_or_inf, "number or inf"),
 ):
     _fn.__name__ = _name  # argparse's "invalid <name> value: ..." message
 
@@ -87,7 +96,9 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type, skip: tuple[str,
         if tp is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = {float: finite_float}.get(tp, tp)
+            kwargs["type"] = {float: number_or_inf if f.metadata.get("inf") else finite_float}.get(
+                tp, tp
+            )
             if f.name == "seed":
                 kwargs["type"] = seed_int
             if "choices" in f.metadata:

@@ -217,7 +217,10 @@ class ScoreConfig:
 
     lambda_rel: float = field(
         default=10.0,
-        metadata={"help": "λ as a multiple of tr(ΦᵀΦ)/k; inf = Q-weighted gradient dot product"},
+        metadata={
+            "help": "λ as a multiple of tr(ΦᵀΦ)/k; inf = Q-weighted gradient dot product",
+            "inf": True,
+        },
     )
     normalize: str = field(
         default="none",

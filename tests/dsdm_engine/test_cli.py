@@ -134,6 +134,12 @@ def test_every_generated_cli_default_is_the_config_default():
             assert defaults[f.name] == getattr(config, f.name), (path, f.name)
 
 
+def test_lambda_rel_takes_inf_as_its_help_says():
+    parser = _subparser(build_parser(), "score")
+    assert parser.parse_args(["--target", "t", "--lambda-rel", "inf"]).lambda_rel == float("inf")
+    assert parser.parse_args(["--target", "t", "--lambda-rel", "2.5"]).lambda_rel == 2.5
+
+
 def test_featurize_takes_proj_dim_and_the_deprecated_k(tmp_path, capsys):
     parser = _subparser(build_parser(), "featurize")
     assert parser.parse_args(["--proj-dim", "512"]).proj_dim == 512

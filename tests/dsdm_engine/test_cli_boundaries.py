@@ -44,6 +44,8 @@ FLAG_CASES = [
     (["evaluate", "--pool", "p", "--target", "cook", "--passes", "nan"], "--passes"),
     (["proxy", "train", "--pool", "p", "--lr", "inf"], "--lr"),
     (["proxy", "train", "--pool", "p", "--weight-decay", "nan"], "--weight-decay"),
+    (["score", "--pool", "p", "--target", "cook", "--lambda-rel", "nan"], "--lambda-rel"),
+    (["score", "--pool", "p", "--target", "cook", "--query-damping", "inf"], "--query-damping"),
     (["app", "--port", "70000"], "--port"),
 ]
 
