@@ -171,9 +171,8 @@ def fit(
 def next_token_loss(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy of packed chunks ``x`` (B, T), the LM head applied only to
     the T − 1 positions that have a next token. The same loss as ``model(labels=x).loss``, but
-    no (B, T, V) logits are sliced and back-propagated through: 1.44× the training steps per
-    second of the `tiny` preset (V = 4,096) on this CPU, where the vocabulary-wide softmax is
-    most of a step."""
+    no (B, T, V) logits are sliced and back-propagated through, which is most of a `tiny` step
+    (V = 4,096): 1.19-1.44x the steps per second on 2 shared cores (`bench/train_step.py`)."""
     hidden = model.base_model(input_ids=x).last_hidden_state[:, :-1]
     logits = model.get_output_embeddings()(hidden).float()
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
