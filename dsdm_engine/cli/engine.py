@@ -198,19 +198,11 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     cat = _cat(args)
     features = _stage_input(cat, args, "features", "--features")
+    opts = {k: getattr(args, k) for k in ("normalize", "query_precondition", "query_damping")}
     run_id = _job(
         args,
         "score",
-        lambda cat, p: score_task(
-            cat,
-            features,
-            args.target,
-            args.lambda_rel,
-            p,
-            normalize=args.normalize,
-            query_precondition=args.query_precondition,
-            query_damping=args.query_damping,
-        ),  # fmt: skip
+        lambda cat, p: score_task(cat, features, args.target, args.lambda_rel, p, **opts),
     )
     df = cat.scores(run_id, cat.get_target_task(args.target)["task_id"])
     print(f"scores stored: {run_id} ({len(df)} documents; positive = predicted to lower loss)")
