@@ -8,6 +8,7 @@ fixed-length chunks. Long documents should be chunked at ingest (`--chunk-tokens
 
 from __future__ import annotations
 
+import functools
 import shutil
 from dataclasses import fields
 from typing import Any
@@ -265,6 +266,7 @@ def target_features(
     feats = []
     device = resolve_device(config.device)
     arr = None  # the examples as token arrays: encoded once, only when a model needs them
+    windows = functools.cache(lambda: pool_windows(catalog, proxies))  # query factors' sample
     for m, mdir in enumerate(ensemble_dirs(catalog, fcfg["proxies_run_id"])):
         path = cache / f"model_{m}.npy"
         if path.exists():
@@ -287,7 +289,7 @@ def target_features(
             from dsdm_engine.compute.kfac import query_whitening
             from dsdm_engine.compute.projection import layer_specs
 
-            factors = kfac_factors(model, fc, member_dir, lambda: pool_windows(catalog, proxies))
+            factors = kfac_factors(model, fc, member_dir, windows)
             specs = layer_specs(model, fc.proj_dim, fc.layers)
             whiten = query_whitening(factors, specs, query_damping)
         f, _ = featurize_targets(
