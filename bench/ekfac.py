@@ -53,6 +53,7 @@ from data_catalog.ranks import spearman  # noqa: E402
 from dsdm_engine.compute.featurize.store import load_features  # noqa: E402
 from dsdm_engine.compute.featurize.windows import document_windows  # noqa: E402
 from dsdm_engine.compute.projection import KroneckerProjection, find_layers, layer_specs  # noqa: E402
+from dsdm_engine.compute.scoring import BLOCK_ROWS  # noqa: E402
 from dsdm_engine.compute.training import load_proxy  # noqa: E402
 from dsdm_engine.evaluation.lds import bootstrap_ci  # noqa: E402
 
@@ -208,7 +209,7 @@ def projected_scores(model, features: Path, m: int, vs: list[list[torch.Tensor]]
     if phi.shape[1] != proj.k:
         raise SystemExit(f"{features}: k = {phi.shape[1]}, not {proj.k}; give its config.json")
     q = np.load(features / f"model_{m}" / "q.npy").astype(np.float64)
-    raw = -np.asarray(phi.matmul(p.astype(np.float32), 8192) if hasattr(phi, "matmul")
+    raw = -np.asarray(phi.matmul(p.astype(np.float32), BLOCK_ROWS) if hasattr(phi, "matmul")
                       else np.asarray(phi, np.float32) @ p, np.float64)  # fmt: skip
     return np.stack([raw, raw * q[:, None]], -1)
 

@@ -98,20 +98,22 @@ def estimate_factors(
     return KfacFactors([(x / n).numpy() for x in a_sum], [(x / n).numpy() for x in s_sum], n_tok)
 
 
-def inverse_sqrt(m: np.ndarray, damping: float) -> np.ndarray:
-    """(M + d · tr(M)/dim · I)^{-1/2} of a symmetric PSD matrix, by eigendecomposition."""
+def _damped_power(m: np.ndarray, damping: float, power: float) -> np.ndarray:
+    """(M + d · tr(M)/dim · I)^power of a symmetric PSD matrix, by eigendecomposition."""
     m = (m + m.T) / 2
     lam = damping * max(float(np.trace(m)) / m.shape[0], 1e-30)
     w, v = np.linalg.eigh(m + lam * np.eye(m.shape[0]))
-    return (v / np.sqrt(np.maximum(w, lam))) @ v.T
+    return (v * np.maximum(w, lam) ** power) @ v.T
+
+
+def inverse_sqrt(m: np.ndarray, damping: float) -> np.ndarray:
+    """(M + d · tr(M)/dim · I)^{-1/2} of a symmetric PSD matrix."""
+    return _damped_power(m, damping, -0.5)
 
 
 def inverse(m: np.ndarray, damping: float) -> np.ndarray:
-    """(M + d · tr(M)/dim · I)^{-1} of a symmetric PSD matrix, by eigendecomposition."""
-    m = (m + m.T) / 2
-    lam = damping * max(float(np.trace(m)) / m.shape[0], 1e-30)
-    w, v = np.linalg.eigh(m + lam * np.eye(m.shape[0]))
-    return (v / np.maximum(w, lam)) @ v.T
+    """(M + d · tr(M)/dim · I)^{-1} of a symmetric PSD matrix."""
+    return _damped_power(m, damping, -1.0)
 
 
 def query_whitening(
