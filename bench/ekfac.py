@@ -209,7 +209,7 @@ def projected_scores(model, features: Path, m: int, vs: list[list[torch.Tensor]]
     if phi.shape[1] != proj.k:
         raise SystemExit(f"{features}: k = {phi.shape[1]}, not {proj.k}; give its config.json")
     q = np.load(features / f"model_{m}" / "q.npy").astype(np.float64)
-    raw = -np.asarray(phi.matmul(p.astype(np.float32), BLOCK_ROWS) if hasattr(phi, "matmul")
+    raw = -np.asarray(phi.matmul(p.astype(np.float32)) if hasattr(phi, "matmul")
                       else np.asarray(phi, np.float32) @ p, np.float64)  # fmt: skip
     return np.stack([raw, raw * q[:, None]], -1)
 

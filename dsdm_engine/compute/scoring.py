@@ -107,7 +107,7 @@ def _apply(pool: Sequence[PoolModel], vecs: Sequence[np.ndarray]) -> np.ndarray:
         # block would cost more than the mat-vec itself; sums accumulate in float64.
         av = pm.precondition(v).astype(np.float32)  # (k,) or (k, c)
         if hasattr(pm.phi, "matmul"):  # a float16 store streams itself (`RowScaled.matmul`)
-            out += pm.phi.matmul(av, BLOCK_ROWS)
+            out += pm.phi.matmul(av)
             continue
         for s in range(0, n, BLOCK_ROWS):
             out[s : s + BLOCK_ROWS] += np.asarray(pm.phi[s : s + BLOCK_ROWS], np.float32) @ av

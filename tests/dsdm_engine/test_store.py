@@ -99,6 +99,8 @@ def test_the_streamed_product_equals_the_rows_times_w(tmp_path, cols):
     w = np.random.default_rng(1).standard_normal(16 if cols is None else (16, cols))
     want = np.asarray(got, np.float64) @ w
     for store in (got, RowScaled(np.asarray(got.values), got.scale)):  # from the file; in memory
-        prod = store.matmul(w.astype(np.float32), block=64)  # several blocks, a short last one
+        prod = store.matmul(w.astype(np.float32), block=64, threads=1)  # a short last block
         assert prod.shape == want.shape and prod.dtype == np.float32
         np.testing.assert_allclose(prod, want, rtol=1e-4, atol=1e-6 * np.abs(want).max())
+        for threads in (2, 3):  # row ranges streamed side by side: the same numbers
+            np.testing.assert_array_equal(store.matmul(w.astype(np.float32), 64, threads), prod)
