@@ -53,7 +53,6 @@ from data_catalog.ranks import spearman  # noqa: E402
 from dsdm_engine.compute.featurize.store import load_features  # noqa: E402
 from dsdm_engine.compute.featurize.windows import document_windows  # noqa: E402
 from dsdm_engine.compute.projection import KroneckerProjection, find_layers, layer_specs  # noqa: E402
-from dsdm_engine.compute.scoring import BLOCK_ROWS  # noqa: E402
 from dsdm_engine.compute.training import load_proxy  # noqa: E402
 from dsdm_engine.evaluation.lds import bootstrap_ci  # noqa: E402
 
