@@ -32,6 +32,7 @@ import argparse
 import json
 import sys
 import time
+from math import inf
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,18 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--workspace", default=str(ROOT / "dsdm_workspace"))
     ap.add_argument("--subsets", type=int, default=ValidateConfig().n_subsets)
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=ValidateConfig().seed,
+        help="the subset models' seed (as bench/validate.py --seed)",
+    )
+    ap.add_argument(
+        "--replicates",
+        type=int,
+        default=ValidateConfig().replicates,
+        help="models per subset: LDS against the mean of their outcomes",
+    )
     ap.add_argument("--proj-dims", type=int, nargs="*", default=[])
     ap.add_argument("--proj-seeds", type=int, default=1, help="projection seeds to average")
     ap.add_argument("--lambdas", type=float, nargs="*", default=[])
@@ -101,7 +114,9 @@ def main() -> None:
     cat = Catalog.open(args.workspace)
     proxies = demo_proxies(cat).run_id
     tasks = {t: cat.get_target_task(t)["task_id"] for t in TARGETS}
-    cfg = ValidateConfig(n_subsets=args.subsets, device="cpu")
+    cfg = ValidateConfig(
+        n_subsets=args.subsets, device="cpu", seed=args.seed, replicates=args.replicates
+    )
     got = train_subset_models(cat, proxies, list(tasks.values()), cfg)  # resumes
     base = stages.FeatureConfig()
     lam0 = ScoreConfig().lambda_rel
@@ -130,6 +145,7 @@ def main() -> None:
         fc = stages.FeatureConfig(precondition=kind, damping=float(damping))
         run = stages.featurize(cat, proxies, fc)
         levers[f"{kind} d={damping}"] = {t: scores_of(cat, run, t, lam0) for t in TARGETS}
+        levers[f"{kind} d={damping} λ=∞"] = {t: scores_of(cat, run, t, inf) for t in TARGETS}
     costs: dict[str, dict[str, float]] = {}
     demo = demo_proxies(cat)
     for spec in args.proxies:
@@ -163,7 +179,8 @@ def main() -> None:
         }
         for name in levers
     }
-    report = {"n_subsets": args.subsets, "heldout_aggregate_lds": rows, "costs": costs,
+    report = {"n_subsets": args.subsets, "seed": args.seed, "replicates": args.replicates,
+              "heldout_aggregate_lds": rows, "costs": costs,
               "seconds": time.monotonic() - t0}  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
