@@ -258,3 +258,11 @@ def _apply(con: duckdb.DuckDBPyConnection, step: str | Callable, layout: Artifac
         step(con, layout)
     else:
         con.execute(step)
+
+
+def arrow_table(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> Any:
+    """A query's rows as one pyarrow Table (columns convert to lists or numpy at C speed; a
+    million rows fetched as tuples took 3x longer). DuckDB 2 names it `to_arrow_table`, 1.x
+    `arrow`."""
+    rel = con.sql(sql, params=list(params))
+    return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()

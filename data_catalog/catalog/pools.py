@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from data_catalog.catalog.connection import CatalogBase, now, to_json
+from data_catalog.catalog.connection import CatalogBase, arrow_table, now, to_json
 from data_catalog.errors import InputError, NotFoundError
 from data_catalog.records import Pool
 
@@ -259,9 +259,27 @@ class PoolsMixin(CatalogBase):
                 [pool_id],
             )
 
+    def pool_columns(self, pool_id: str) -> dict[str, Any]:
+        """Every document's doc_id and source (lists) and token count (int64 array; words
+        where the pool is not tokenised), in ingest order, from one query without texts:
+        batched reads (`iter_documents`) cost a connection and a sort per batch, which made
+        reading a 1M-document pool take 18 s."""
+        with self.connect() as con:
+            table = arrow_table(
+                con,
+                "SELECT doc_id, source, coalesce(n_tokens, n_words)::BIGINT AS n FROM documents "
+                "WHERE pool_id = ? ORDER BY row_idx",
+                [pool_id],
+            )
+        return {
+            "doc_id": table.column("doc_id").to_pylist(),
+            "source": table.column("source").to_pylist(),
+            "n_tokens": table.column("n").to_numpy(),
+        }
+
     def doc_ids(self, pool_id: str) -> list[str]:
         with self.connect() as con:
-            rows = con.execute(
-                "SELECT doc_id FROM documents WHERE pool_id = ? ORDER BY row_idx", [pool_id]
-            ).fetchall()
-        return [r[0] for r in rows]
+            table = arrow_table(
+                con, "SELECT doc_id FROM documents WHERE pool_id = ? ORDER BY row_idx", [pool_id]
+            )
+        return table.column("doc_id").to_pylist()  # (rows as tuples: 3x slower at 1M)

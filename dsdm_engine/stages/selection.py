@@ -18,11 +18,14 @@ def pool_view(catalog: Catalog, pool_id: str, texts: bool = True) -> Any:
     `texts=False` leaves the texts empty (enough for checking a rule, and much cheaper)."""
     from dsdm_engine.selectors import PoolView
 
+    if not texts:  # one query: 1M documents' ids, sources and counts are ~100 MB
+        cols = catalog.pool_columns(pool_id)
+        return PoolView(cols["doc_id"], [""] * len(cols["doc_id"]), cols["source"],
+                        cols["n_tokens"])  # fmt: skip
     ids, all_texts, sources, n_tokens = [], [], [], []
-    cols = "doc_id, source, n_words, n_tokens" + (", text" if texts else "")
-    for df in catalog.iter_documents(pool_id, columns=cols):
+    for df in catalog.iter_documents(pool_id, columns="doc_id, source, n_words, n_tokens, text"):
         ids += list(df["doc_id"])
-        all_texts += list(df["text"]) if texts else [""] * len(df)
+        all_texts += list(df["text"])
         sources += list(df["source"])
         tok = df["n_tokens"].fillna(df["n_words"]).astype("int64")
         n_tokens.append(tok.to_numpy())

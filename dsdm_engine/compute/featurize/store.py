@@ -31,12 +31,15 @@ MATMUL_ROWS = 512
 
 
 def stream_threads() -> int:
-    """Threads that stream a feature store side by side: the machine's cores, at most 4 (the
-    stream is bound by memory bandwidth beyond that). Python threads, not OpenMP ones: on a
-    busy core they wait rather than spin."""
+    """Threads that stream a feature store side by side: at least 4, the machine's cores up to
+    8. A store that is not in the page cache is read from disk, and parallel readers matter
+    there: one member of 1M documents (4.2 GB) read at 1.3 GB/s with one reader, 1.9 with two,
+    3.1 with four. Scoring 1M documents × 4 members from disk took 20.0 s with two threads
+    and 11.1 s with four; from the page cache 2.8 s and 3.7 s (the 2-core machine). Python
+    threads, not OpenMP ones: on a busy core they wait rather than spin."""
     import os
 
-    return max(1, min(4, os.cpu_count() or 1))
+    return max(4, min(8, os.cpu_count() or 1))
 
 
 def bytes_per_row(k: int, store: str) -> int:
