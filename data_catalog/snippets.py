@@ -17,6 +17,7 @@ import pandas as pd
 
 from data_catalog import sql
 from data_catalog.catalog import Catalog
+from data_catalog.catalog.connection import arrow_table
 from data_catalog.sql import DocFilter
 
 SNIPPET_CHARS = 160
@@ -26,9 +27,18 @@ def _ids_frame(doc_ids: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({"doc_id": pd.Series(list(doc_ids), dtype="object")})
 
 
+def _in_order(catalog: Catalog, sql: str, params: list[Any]) -> pd.DataFrame:
+    """One query's rows through arrow: a million short strings arrive in 0.4 s, against 1.2 s
+    as DuckDB's pandas frame (Python objects per value)."""
+    with catalog.connect() as con:
+        return arrow_table(con, sql, params).to_pandas()
+
+
 def pool_columns_in_order(catalog: Catalog, pool_id: str) -> pd.DataFrame:
-    """doc_id, source and planted label (None when unlabelled) of every document, ingest order."""
-    return catalog.query_df(
+    """doc_id, source and planted label (missing when unlabelled) of every document, ingest
+    order."""
+    return _in_order(
+        catalog,
         "SELECT doc_id, source, metadata->>'planted' AS planted FROM documents "
         "WHERE pool_id = ? ORDER BY row_idx",
         [pool_id],
@@ -37,7 +47,8 @@ def pool_columns_in_order(catalog: Catalog, pool_id: str) -> pd.DataFrame:
 
 def percentiles_in_order(catalog: Catalog, pool_id: str, run_id: str, task_id: str) -> np.ndarray:
     """Each document's score percentile for (run, task) in ingest order; NaN where unscored."""
-    df = catalog.query_df(
+    df = _in_order(
+        catalog,
         "SELECT s.percentile FROM documents d LEFT JOIN scores s ON s.pool_id = d.pool_id "
         "AND s.doc_id = d.doc_id AND s.run_id = ? AND s.task_id = ? "
         "WHERE d.pool_id = ? ORDER BY d.row_idx",
@@ -55,7 +66,8 @@ def membership_in_order(catalog: Catalog, pool_id: str, selection_id: str | None
     else:
         member = "SELECT doc_id FROM selection_members WHERE selection_id = ?"
         params = [selection_id]
-    df = catalog.query_df(
+    df = _in_order(
+        catalog,
         f"SELECT d.doc_id IN ({member}) AS hit FROM documents d WHERE d.pool_id = ? "
         "ORDER BY d.row_idx",
         [*params, pool_id],
