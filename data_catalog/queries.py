@@ -57,15 +57,45 @@ def score_sets(catalog: Catalog, task_id: str | None = None) -> pd.DataFrame:
 def top_documents(
     catalog: Catalog, run_id: str, task_id: str, k: int = 20, bottom: bool = False
 ) -> pd.DataFrame:
-    """The k highest (or lowest) scored documents with score, z-score, percentile and a snippet."""
-    order = "ASC" if bottom else "DESC"
-    return catalog.query_df(
-        "SELECT s.doc_id, s.score, s.zscore, s.percentile, d.source, d.n_words, "
-        "d.metadata->>'planted' AS planted, left(d.text, ?) AS snippet "
-        "FROM scores s JOIN documents d ON d.pool_id = s.pool_id AND d.doc_id = s.doc_id "
-        f"WHERE s.run_id = ? AND s.task_id = ? ORDER BY s.score {order}, d.row_idx LIMIT ?",
-        [SNIPPET_CHARS, run_id, task_id, _limit(k)],
-    )
+    """The k highest (or lowest) scored documents with score, z-score, percentile and a snippet.
+
+    Two steps: the k rows are ranked without touching the documents' texts (the rows tied
+    with the k-th score are all kept, so the tie order by ingest position is the same as one
+    query's), then their texts are fetched by position (`_rows_by_index`). One join carrying
+    every text took 1.1-1.3 s at 1M documents; the two steps take about 0.2 s."""
+    order, cmp = ("ASC", "<=") if bottom else ("DESC", ">=")
+    with catalog.connect() as con:
+        top = con.execute(
+            "WITH s AS (SELECT doc_id, pool_id, score, zscore, percentile FROM scores "
+            "WHERE run_id = ? AND task_id = ?), "
+            f"cut AS (SELECT score FROM s ORDER BY score {order} LIMIT 1 OFFSET ?) "
+            "SELECT s.doc_id, s.score, s.zscore, s.percentile, s.pool_id, d.row_idx "
+            "FROM s JOIN documents d ON d.pool_id = s.pool_id AND d.doc_id = s.doc_id "
+            f"WHERE s.score {cmp} coalesce((SELECT score FROM cut), s.score) "
+            f"ORDER BY s.score {order}, d.row_idx LIMIT ?",
+            [run_id, task_id, _limit(k) - 1, _limit(k)],
+        ).df()
+        cols = "source, n_words, metadata->>'planted' AS planted, left(text, ?) AS snippet"
+        pool = str(top["pool_id"].iloc[0]) if len(top) else ""
+        extra = _rows_by_index(con, pool, top["row_idx"].tolist(), cols, [SNIPPET_CHARS])
+    out = top.drop(columns=["pool_id"]).merge(extra, on="row_idx", how="left")
+    return out.drop(columns=["row_idx"])[
+        ["doc_id", "score", "zscore", "percentile", "source", "n_words", "planted", "snippet"]
+    ]
+
+
+def _rows_by_index(
+    con: Any, pool_id: str, rows: list[int], cols: str, col_params: list[Any]
+) -> pd.DataFrame:
+    """`row_idx` and `cols` of the documents at these ingest positions: one equality lookup per
+    row (UNION ALL), which DuckDB answers from the row group holding it (its zone map on
+    `row_idx`); a join or an IN list over the pool reads every document's text instead
+    (0.36-0.46 s at 1M documents for 10 rows, against 0.06 s)."""
+    if not rows:
+        return pd.DataFrame({"row_idx": pd.Series([], dtype="int64")})
+    one = f"SELECT row_idx, {cols} FROM documents WHERE pool_id = ? AND row_idx = ?"
+    query = " UNION ALL ".join([one] * len(rows))
+    return con.execute(query, [x for r in rows for x in (*col_params, pool_id, int(r))]).df()
 
 
 def score_histogram(catalog: Catalog, run_id: str, task_id: str, bins: int = 40) -> pd.DataFrame:
@@ -302,15 +332,23 @@ def _page_with_total(
     limit: int,
     offset: int,
 ) -> tuple[pd.DataFrame, int]:
-    """One page of `SELECT <select>, snippet <sql_from>` in `order`, and the total row count."""
+    """One page of `SELECT <select>, snippet <sql_from>` in `order`, and the total row count.
+    The page is found without the texts, whose snippets are then fetched for its rows only
+    (`_rows_by_index`): at 1M documents that is 1.1 s less per page."""
     paging, page_params = sql.page(limit, offset)
     with catalog.connect() as con:
         total = con.execute(f"SELECT count(*) {sql_from}", params).fetchone()[0]
         page = con.execute(
-            f"SELECT {select}, left(d.text, ?) AS snippet {sql_from} ORDER BY {order} {paging}",
-            [SNIPPET_CHARS, *params, *page_params],
+            f"SELECT {select}, d.row_idx AS _row, d.pool_id AS _pool {sql_from} "
+            f"ORDER BY {order} {paging}",
+            [*params, *page_params],
         ).df()
-    return page, int(total)
+        pool_id = str(page["_pool"].iloc[0]) if len(page) else ""
+        text = _rows_by_index(
+            con, pool_id, page["_row"].tolist(), "left(text, ?) AS snippet", [SNIPPET_CHARS]
+        )
+    page = page.merge(text.rename(columns={"row_idx": "_row"}), on="_row", how="left")
+    return page.drop(columns=["_row", "_pool"]), int(total)
 
 
 def evaluation_results(catalog: Catalog, task_id: str) -> pd.DataFrame:

@@ -49,6 +49,33 @@ def test_pages_are_capped_at_a_thousand_rows(tiny_workspace: Catalog):
     assert len(queries.top_documents(tiny_workspace, run, "cooking@v1", 10**9)) == 24
 
 
+def test_top_documents_equal_one_join_ties_included(tiny_workspace: Catalog):
+    """Ranked without texts, texts fetched by position: the same rows as one join would give,
+    with scores tied across the k-th place ordered by ingest position."""
+    run = run_of(tiny_workspace, "cooking@v1")
+    scores = tiny_workspace.scores(run, "cooking@v1")
+    tied = scores.assign(score=scores["score"].round(0))  # many ties
+    tiny_workspace.save_scores(
+        run, "cooking@v1", "tiny", list(tied["doc_id"]), tied["score"].to_numpy()
+    )
+    docs = tiny_workspace.query_df(
+        "SELECT doc_id, row_idx, source, n_words, metadata->>'planted' AS planted, "
+        "left(text, ?) AS snippet FROM documents WHERE pool_id = 'tiny'",
+        [queries.SNIPPET_CHARS],
+    )
+    full = tiny_workspace.scores(run, "cooking@v1").merge(docs, on="doc_id")
+    assert full["score"].duplicated().sum() > 10
+    for bottom in (False, True):
+        want = full.sort_values(["score", "row_idx"], ascending=[bottom, True], kind="stable")
+        for k in (1, 5, 13):
+            got = queries.top_documents(tiny_workspace, run, "cooking@v1", k, bottom=bottom)
+            exp = want.head(k)
+            assert list(got["doc_id"]) == list(exp["doc_id"])
+            assert list(got["snippet"]) == list(exp["snippet"])
+            assert list(got["source"]) == list(exp["source"])
+            assert got["zscore"].tolist() == exp["zscore"].tolist()
+
+
 def test_top_bottom_histogram_and_planted_precision(tiny_workspace: Catalog):
     run = run_of(tiny_workspace, "cooking@v1")
     top = queries.top_documents(tiny_workspace, run, "cooking@v1", 3)
