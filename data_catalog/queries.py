@@ -26,6 +26,7 @@ from data_catalog.errors import InputError, NotFoundError
 from data_catalog.sql import MAX_PAGE, DocFilter
 
 SNIPPET_CHARS = 240
+_ROW_LOOKUPS = 100  # rows fetched by single-row lookups; more are fetched by one scan
 _limit = sql.clamp_limit
 
 
@@ -93,6 +94,12 @@ def _rows_by_index(
     (0.36-0.46 s at 1M documents for 10 rows, against 0.06 s)."""
     if not rows:
         return pd.DataFrame({"row_idx": pd.Series([], dtype="int64")})
+    if len(rows) > _ROW_LOOKUPS:  # one scan beats hundreds of lookups (1,000: 3 s vs 0.5 s)
+        return con.execute(
+            f"SELECT row_idx, {cols} FROM documents WHERE pool_id = ? "
+            "AND list_contains(?, row_idx)",
+            [*col_params, pool_id, [int(r) for r in rows]],
+        ).df()
     one = f"SELECT row_idx, {cols} FROM documents WHERE pool_id = ? AND row_idx = ?"
     query = " UNION ALL ".join([one] * len(rows))
     return con.execute(query, [x for r in rows for x in (*col_params, pool_id, int(r))]).df()

@@ -49,7 +49,8 @@ def test_pages_are_capped_at_a_thousand_rows(tiny_workspace: Catalog):
     assert len(queries.top_documents(tiny_workspace, run, "cooking@v1", 10**9)) == 24
 
 
-def test_top_documents_equal_one_join_ties_included(tiny_workspace: Catalog):
+@pytest.mark.parametrize("lookups", [100, 2])  # texts by single-row lookups, or by one scan
+def test_top_documents_equal_one_join_ties_included(tiny_workspace: Catalog, monkeypatch, lookups):
     """Ranked without texts, texts fetched by position: the same rows as one join would give,
     with scores tied across the k-th place ordered by ingest position."""
     run = run_of(tiny_workspace, "cooking@v1")
@@ -63,6 +64,7 @@ def test_top_documents_equal_one_join_ties_included(tiny_workspace: Catalog):
         "left(text, ?) AS snippet FROM documents WHERE pool_id = 'tiny'",
         [queries.SNIPPET_CHARS],
     )
+    monkeypatch.setattr(queries, "_ROW_LOOKUPS", lookups)
     full = tiny_workspace.scores(run, "cooking@v1").merge(docs, on="doc_id")
     assert full["score"].duplicated().sum() > 10
     for bottom in (False, True):
