@@ -143,6 +143,16 @@ def test_scores_store_zscores_and_percentiles(catalog, jsonl_file):
     assert len(catalog.scores("run1", "t@v1")) == 4  # the failed save replaced nothing
 
 
+def test_pool_columns_are_ingest_order_with_words_until_tokenised(catalog, jsonl_file):
+    rows = [{"text": " ".join(["w"] * (i + 1)), "source": f"s{i % 2}"} for i in range(5)]
+    ingest(catalog, "p", [str(jsonl_file(rows))])
+    cols = catalog.pool_columns("p")
+    assert cols["doc_id"] == catalog.doc_ids("p") and cols["source"] == ["s0", "s1"] * 2 + ["s0"]
+    assert cols["n_tokens"].dtype == np.int64 and cols["n_tokens"].tolist() == [1, 2, 3, 4, 5]
+    catalog.set_token_counts("p", cols["doc_id"][:2], [7, 9])  # tokenised: counts win
+    assert catalog.pool_columns("p")["n_tokens"].tolist() == [7, 9, 3, 4, 5]
+
+
 def test_selection_round_trip_and_validation(catalog, jsonl_file):
     ingest(catalog, "p", [str(jsonl_file([{"text": f"d{i}"} for i in range(5)]))])
     ids = catalog.doc_ids("p")
