@@ -50,6 +50,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from data_catalog.ranks import spearman  # noqa: E402
+from dsdm_engine.compute.ekfac import (  # noqa: E402
+    LayerTaps,
+    batches,
+    fit_ekfac,
+    query_gradient,
+    transform,
+)
 from dsdm_engine.compute.featurize.store import load_features  # noqa: E402
 from dsdm_engine.compute.featurize.windows import document_windows  # noqa: E402
 from dsdm_engine.compute.projection import KroneckerProjection, find_layers, layer_specs  # noqa: E402
@@ -61,113 +68,9 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-class LayerGrads:
-    """Per-window gradients ``G_n = Σ_t δ_t a_tᵀ`` (B, d_out, d_in+1) of the body's layers."""
-
-    def __init__(self, model: torch.nn.Module):
-        self.model = model
-        self.layers = [(n, m) for n, _, m in find_layers(model)]
-        self.head = [n.endswith("lm_head") for n, _ in self.layers]  # tied to the embedding
-        self.acts: dict[int, torch.Tensor] = {}
-        self.deltas: dict[int, torch.Tensor] = {}
-
-    def _hook(self, i: int):
-        has_bias = getattr(self.layers[i][1], "bias", None) is not None
-
-        def fwd(_mod, inputs, out):
-            a = inputs[0].detach()
-            self.acts[i] = torch.cat([a, torch.ones_like(a[..., :1])], -1) if has_bias else a
-            out.register_hook(lambda g: self.deltas.__setitem__(i, g.detach()))
-
-        return fwd
-
-    def run(self, ids: np.ndarray, loss_mask: np.ndarray | None = None) -> list[torch.Tensor]:
-        """Backward of each window's summed next-token loss (on `loss_mask`'s tokens, else every
-        real token): per layer its per-window gradient (B, d_out, d_in); the activations and
-        output gradients (B, T, d) stay in `acts` / `deltas`, the real-token mask in `real`."""
-        x = torch.as_tensor(np.asarray(ids), dtype=torch.long)
-        real = x >= 0
-        x = x.clamp(min=0)
-        mask = (real[:, 1:] & real[:, :-1]) if loss_mask is None else torch.as_tensor(
-            np.asarray(loss_mask)[:, 1:], dtype=torch.bool
-        )  # fmt: skip
-        handles = [m.register_forward_hook(self._hook(i)) for i, (_, m) in enumerate(self.layers)]
-        try:
-            with torch.enable_grad():
-                logits = self.model(input_ids=x, attention_mask=real.long()).logits
-                logp = torch.log_softmax(logits[:, :-1].float(), -1)
-                tok = logp.gather(-1, x[:, 1:].unsqueeze(-1)).squeeze(-1)
-                loss = -(tok * mask).sum()
-                params = [p for p in self.model.parameters() if p.requires_grad]
-                torch.autograd.grad(loss, params, allow_unused=True)
-        finally:
-            for h in handles:
-                h.remove()
-        self.real = real
-        return [torch.einsum("bto,bti->boi", self.deltas[i].float(), self.acts[i].float())
-                for i in range(len(self.layers))]  # fmt: skip
-
-
-def batches(n: int, size: int):
-    for s in range(0, n, size):
-        yield s, min(n, s + size)
-
-
-def fit_ekfac(grads: LayerGrads, sample: np.ndarray, batch: int):
-    """Eigenbases of A and S, the corrected eigenvalues Λ and K-FAC's own (same mean)."""
-    n_layers = len(grads.layers)
-    a_sum: list = [0.0] * n_layers
-    s_sum: list = [0.0] * n_layers
-    for s, e in batches(len(sample), batch):
-        grads.run(sample[s:e])
-        real = grads.real
-        for i in range(n_layers):
-            a = grads.acts[i][real].float()
-            d = grads.deltas[i][real].float()
-            a_sum[i] = a_sum[i] + (a.T @ a).double()
-            s_sum[i] = s_sum[i] + (d.T @ d).double()
-    bases = []
-    for i in range(n_layers):
-        wa, qa = torch.linalg.eigh(a_sum[i])
-        ws, qs = torch.linalg.eigh(s_sum[i])
-        kf = ws.clamp(min=0)[:, None] * wa.clamp(min=0)[None, :]
-        bases.append((qa.float(), qs.float(), kf.float(), wa.clamp(min=0), ws.clamp(min=0)))
-    lam: list = [0.0] * n_layers
-    for s, e in batches(len(sample), batch):
-        for i, g in enumerate(grads.run(sample[s:e])):
-            qa, qs = bases[i][:2]
-            lam[i] = lam[i] + (qs.T @ g @ qa).pow(2).sum(0).double()
-    out = []
-    for i, (qa, qs, kf, wa, ws) in enumerate(bases):
-        ek = (lam[i] / len(sample)).float()
-        out.append({"qa": qa, "qs": qs, "ekfac": ek, "kfac": kf * (ek.mean() / kf.mean()),
-                    "wa": wa.float(), "ws": ws.float()})  # fmt: skip
-    return out
-
-
-def query(grads: LayerGrads, arr, batch: int) -> list[torch.Tensor]:
+def query(grads: LayerTaps, arr, batch: int) -> list[torch.Tensor]:
     """Mean over a target's examples of the gradient of their completion loss, per layer."""
-    total: list = [0.0] * len(grads.layers)
-    n = arr["input_ids"].shape[0]
-    for s, e in batches(n, batch):
-        ids = np.where(arr["attention_mask"][s:e] > 0, arr["input_ids"][s:e], -1)
-        for i, g in enumerate(grads.run(ids, arr["loss_mask"][s:e])):
-            total[i] = total[i] + g.sum(0)
-    return [t / n for t in total]
-
-
-def transform(q: torch.Tensor, basis: dict, variant: str, damping: float) -> torch.Tensor:
-    if variant == "identity":
-        return q
-    if variant == "kfac-f":  # damped per factor: (S + d·mean λ_S)⁻¹ G (A + d·mean λ_A)⁻¹
-        ws, wa = basis["ws"], basis["wa"]
-        lam = (ws + damping * ws.mean())[:, None] * (wa + damping * wa.mean())[None, :]
-        rot = basis["qs"].T @ q @ basis["qa"]
-        return basis["qs"] @ (rot / lam) @ basis["qa"].T
-    lam = basis[variant]
-    rot = basis["qs"].T @ q @ basis["qa"]
-    rot = rot / (lam + damping * lam.mean())
-    return basis["qs"] @ rot @ basis["qa"].T
+    return query_gradient(grads, arr["input_ids"], arr["attention_mask"], arr["loss_mask"], batch)
 
 
 def feature_config(features: Path) -> dict:
@@ -299,7 +202,7 @@ def main() -> None:
     for mi, model_dir in enumerate(model_dirs):
         tm = time.monotonic()
         model = load_proxy(model_dir, device="cpu")[0]
-        grads = LayerGrads(model)
+        grads = LayerTaps(model)
         sample = windows[np.sort(sample_rng.choice(len(windows), args.sample, replace=False))]
         bases = fit_ekfac(grads, sample, args.batch)
         vs = []  # (task, variant) -> per layer V

@@ -155,6 +155,20 @@ def summarise(res: pd.DataFrame, default_runs: dict[str, str], cat: Catalog) -> 
     return out
 
 
+def heldout_rows(res: pd.DataFrame, runs: dict[str, str], cat: Catalog) -> dict:
+    """Per target: the held-out aggregate LDS [95% CI] of one scores run per target, and
+    whether it is above every similarity predictor's."""
+    out = {}
+    for t, run in runs.items():
+        r = res[res["task_id"] == cat.get_target_task(t)["task_id"]]
+        mine = r[r["predictor"].str.contains(run) & (r["split"] == "heldout")].iloc[0]
+        sim = r[(r["kind"] == "similarity") & (r["split"] == "heldout")]["aggregate_lds"]
+        out[t] = {"heldout_aggregate_lds": float(mine["aggregate_lds"]),
+                  "heldout_aggregate_ci": [float(mine["ci_lo"]), float(mine["ci_hi"])],
+                  "above_every_similarity": bool(mine["aggregate_lds"] > sim.max())}  # fmt: skip
+    return out
+
+
 def planted_effects(cat: Catalog, proxies: str, cfg: ValidateConfig) -> dict[str, dict]:
     """Per target and label: the subset models' held-out loss regressed on the label's token
     share of their subset (positive = the label raises the target loss), with a 95% CI."""
@@ -207,6 +221,11 @@ def main() -> None:
         help="skip the second-seed featurisation (seed_spearman is then not reported)",
     )  # fmt: skip
     ap.add_argument("--peer", help="bench/peer.py's JSON (same subsets): the peer's LDS per target")
+    ap.add_argument(
+        "--ekfac", action="store_true",
+        help="also score every target with the opt-in EK-FAC scorer (`dsdm score --scorer "
+        "ekfac`, one pass over the pool) and report its rows beside the default's",
+    )  # fmt: skip
     args = ap.parse_args()
     t0 = time.monotonic()
     cat = ensure_workspace(Path(args.workspace), args.size)
@@ -216,6 +235,12 @@ def main() -> None:
     log(f"features {features}; scoring {len(VARIANTS)} variants x {len(TARGETS)} targets")
     runs = score_variants(cat, features)
     default_runs = runs[VARIANTS[0]]
+    ekfac_runs = {}
+    if args.ekfac:
+        from dsdm_engine.stages.ekfac_scores import score_tasks_ekfac
+
+        by_task = score_tasks_ekfac(cat, proxies, list(TARGETS), progress=printer("ekfac"))
+        ekfac_runs = {t: by_task[cat.get_target_task(t)["task_id"]] for t in TARGETS}
     n = 16 if args.quick else args.subsets
     cfg = ValidateConfig(
         n_subsets=n, alpha=args.alpha, workers=args.workers, device="cpu",
@@ -241,10 +266,16 @@ def main() -> None:
         report["peer"] = peer.get("peer")
         for t, row in report["targets"].items():
             row["peer_heldout_aggregate_lds"] = peer["peer_heldout_aggregate_lds"].get(t)
+    if ekfac_runs:
+        report["ekfac"] = heldout_rows(res, ekfac_runs, cat)
+        report["ekfac_planted_auroc"] = planted_auroc(cat, ekfac_runs)
     if args.replicates > 1:  # the same predictors against replicate 0 alone (no training)
         one = validate(cat, POOL, list(TARGETS), replace(cfg, replicates=1), printer("validate"))
         for t, row in summarise(cat.lds_results(run_id=one), default_runs, cat).items():
             report["targets"][t]["one_replicate"] = row
+        if ekfac_runs:
+            report["ekfac_one_replicate"] = heldout_rows(cat.lds_results(run_id=one), ekfac_runs,
+                                                         cat)  # fmt: skip
     report["planted_effect"] = planted_effects(cat, proxies, cfg)
     report["harmful_label_auroc"] = harmful_found(report["planted_auroc"], report["planted_effect"])
     aucs = [v["token_wasting"] for v in report["planted_auroc"].values()]

@@ -15,7 +15,14 @@ from typing import Any
 
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError
-from dsdm_engine.cli.common import add_command
+from dsdm_engine.cli.common import (
+    add_command,
+    given_run,
+    latest_run,
+    open_catalog,
+    run_as_job,
+    stage_input,
+)
 from dsdm_engine.cli.options import (
     add_executor_args,
     finite_float,
@@ -23,49 +30,7 @@ from dsdm_engine.cli.options import (
     positive_int,
     seed_int,
 )
-
-
-def _cat(args: argparse.Namespace) -> Catalog:
-    return Catalog.open(args.workspace)
-
-
-def _job(args: argparse.Namespace, kind: str, stage: Any) -> Any:
-    from dsdm_engine.jobs import run_job
-
-    params = {k: v for k, v in vars(args).items() if k not in ("func",) and not callable(v)}
-    cat = _cat(args)
-    return run_job(cat, kind, params, lambda progress: stage(cat, progress), echo=True)
-
-
-def _latest_run(cat: Catalog, kind: str, pool_id: str | None = None) -> str:
-    runs = cat.list_runs(kind)
-    runs = runs[runs["status"] == "done"]
-    if pool_id:
-        runs = runs[runs["pool_id"] == pool_id]
-    if runs.empty:
-        where = f" for pool {pool_id!r}" if pool_id else ""
-        raise InputError(f"no finished {kind} run{where}; run the previous stage first")
-    return str(runs.iloc[-1]["run_id"])
-
-
-def _given_run(cat: Catalog, run_id: str, kind: str, flag: str) -> str:
-    """`run_id` if it is a finished run of `kind`; else an error naming `flag`."""
-    run = cat.get_run(run_id)
-    if run["kind"] != kind:
-        raise InputError(f"{flag} {run_id} is a {run['kind']} run, not a {kind} run")
-    if run["status"] != "done":
-        raise InputError(f"{flag} {run_id} is {run['status']}, not finished")
-    return run_id
-
-
-def _stage_input(cat: Catalog, args: argparse.Namespace, kind: str, flag: str) -> str:
-    """The run a stage reads: the one `flag` names, else the latest of `--pool`."""
-    given = getattr(args, flag.removeprefix("--"))
-    if given:
-        return _given_run(cat, given, kind, flag)
-    if not args.pool:
-        raise InputError(f"give --pool (its latest {kind} run is used) or {flag} RUN_ID")
-    return _latest_run(cat, kind, args.pool)
+from dsdm_engine.cli.score import register_score_command
 
 
 def cmd_proxy_train(args: argparse.Namespace) -> int:
@@ -73,7 +38,7 @@ def cmd_proxy_train(args: argparse.Namespace) -> int:
     from dsdm_engine.stages import ProxyConfig, TrainConfig, train_proxies
 
     cfg = ProxyConfig(args.n_models, config_from_args(TrainConfig, args))
-    run_id = _job(
+    run_id = run_as_job(
         args,
         "proxy_train",
         lambda cat, p: train_proxies(cat, args.pool, cfg, p, args.executor, args.ray_address),
@@ -91,7 +56,7 @@ def cmd_proxy_import(args: argparse.Namespace) -> int:
             "models": args.warmup_models, "tokens": args.warmup_tokens, "lr": args.warmup_lr,
             "layers": args.warmup_layers, "seed": args.seed,
         }  # fmt: skip
-    run_id = _job(
+    run_id = run_as_job(
         args,
         "proxy_import",
         lambda cat, p: import_model(cat, args.pool, args.path, args.seq_len, p, warmup),
@@ -138,9 +103,9 @@ def _dry_run(cat: Catalog, args: argparse.Namespace) -> int:
     config_from_args(FeatureConfig, args)  # every flag checked, as a real run would
     runs = cat.list_runs("proxies")
     if args.proxies:
-        run = cat.get_run(_given_run(cat, args.proxies, "proxies", "--proxies"))
+        run = cat.get_run(given_run(cat, args.proxies, "proxies", "--proxies"))
     elif args.pool and not runs[runs["pool_id"] == args.pool].empty:
-        run = cat.get_run(_latest_run(cat, "proxies", args.pool))
+        run = cat.get_run(latest_run(cat, "proxies", args.pool))
     else:
         if not args.pool:
             raise InputError("give --pool (or --proxies) for the estimate")
@@ -173,39 +138,23 @@ def cmd_featurize(args: argparse.Namespace) -> int:
         print("note: --k is deprecated here; use --proj-dim (in `select`, --k counts documents)",
               file=sys.stderr)  # fmt: skip
         args.proj_dim = args.k_deprecated
-    cat = _cat(args)
+    cat = open_catalog(args)
     if args.dry_run:
         return _dry_run(cat, args)
     cfg = config_from_args(FeatureConfig, args)
-    proxies = _stage_input(cat, args, "proxies", "--proxies")
+    proxies = stage_input(cat, args, "proxies", "--proxies")
     from dsdm_engine.estimate import check_fits
 
     check_fits(_estimate(cat, args, cat.get_run(proxies)), str(cat.workspace.root))
     from dsdm_engine.executors import check_executor
 
     executor = check_executor(args.executor)
-    run_id = _job(
+    run_id = run_as_job(
         args,
         "featurize",
         lambda cat, p: featurize(cat, proxies, cfg, p, executor, args.ray_address),
     )
     print(f"features ready: {run_id}")
-    return 0
-
-
-def cmd_score(args: argparse.Namespace) -> int:
-    from dsdm_engine.stages import score_task
-
-    cat = _cat(args)
-    features = _stage_input(cat, args, "features", "--features")
-    opts = {k: getattr(args, k) for k in ("normalize", "query_precondition", "query_damping")}
-    run_id = _job(
-        args,
-        "score",
-        lambda cat, p: score_task(cat, features, args.target, args.lambda_rel, p, **opts),
-    )
-    df = cat.scores(run_id, cat.get_target_task(args.target)["task_id"])
-    print(f"scores stored: {run_id} ({len(df)} documents; positive = predicted to lower loss)")
     return 0
 
 
@@ -273,7 +222,7 @@ def cmd_select(args: argparse.Namespace) -> int:
         raise InputError(f"--options is not valid JSON ({exc.msg}): {args.options!r}") from exc
     if not isinstance(options, dict):
         raise InputError('--options must be a JSON object, e.g. \'{"variant": "knn"}\'')
-    sid = _job(
+    sid = run_as_job(
         args,
         "select",
         lambda cat, p: run_selection(
@@ -288,7 +237,7 @@ def cmd_select(args: argparse.Namespace) -> int:
             name=args.name,
         ),
     )
-    sel = _cat(args).get_selection(sid)
+    sel = open_catalog(args).get_selection(sid)
     print(f"selection {sid} ({sel['name']}): {sel['n_members']} documents, seed {sel['seed']}")
     return 0
 
@@ -302,7 +251,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from dsdm_engine.jobs import sigterm_as_interrupt
     from dsdm_engine.stages.demo import build_demo, print_summary
 
-    cat = _cat(args)
+    cat = open_catalog(args)
     fixtures = Path(args.fixtures) if args.fixtures else None
     common = {"size": args.size, "seed": args.seed, "fixtures_dir": fixtures}
     server = None
@@ -342,15 +291,15 @@ def _select_recipe(args: argparse.Namespace) -> int:
         flags = ", ".join("--" + f.replace("_", "-") for f in given)
         raise InputError(f"--recipe says everything; drop {flags} (or edit the recipe)")
     recipe, rule = load_recipe(args.recipe)
-    sid = _job(args, "select", lambda cat, p: run_recipe(cat, recipe, rule))
-    sel = _cat(args).get_selection(sid)
+    sid = run_as_job(args, "select", lambda cat, p: run_recipe(cat, recipe, rule))
+    sel = open_catalog(args).get_selection(sid)
     print(f"selection {sid} ({sel['name']}): {sel['n_members']} documents, seed {sel['seed']}")
     return 0
 
 
 def register_engine_commands(sub: Any) -> None:
     from dsdm_engine.cli.options import add_config_args
-    from dsdm_engine.compute.configs import FeatureConfig, ScoreConfig, TrainConfig
+    from dsdm_engine.compute.configs import FeatureConfig, TrainConfig
     from dsdm_engine.stages.config import ProxyConfig
 
     d = add_command(
@@ -419,12 +368,7 @@ def register_engine_commands(sub: Any) -> None:
     )
     f.set_defaults(func=cmd_featurize)
 
-    s = sub.add_parser("score", help="datamodel scores of every document for a target task")
-    s.add_argument("--target", required=True, help="target task id or name")
-    s.add_argument("--pool", help="pool (uses its latest features)")
-    s.add_argument("--features", help="features run id (default: the pool's latest)")
-    add_config_args(s, ScoreConfig)
-    s.set_defaults(func=cmd_score)
+    register_score_command(sub)
 
     s = sub.add_parser("select", help="select a subset with a method and rules")
     s.add_argument("--recipe", help="a recipe JSON (Select page, export manifest) instead of flags")

@@ -203,6 +203,7 @@ PROJ_SEED_STRIDE = 1000
 
 NORMALIZE = ("none", "cosine")
 QUERY_PRECONDITIONERS = ("none", "kfac")
+SCORERS = ("trak", "ekfac")
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,29 @@ class ScoreConfig:
                   "mean eigenvalue"},
     )  # fmt: skip
 
+    scorer: str = field(
+        default="trak",
+        metadata={"help": "trak: the stored projected features (seconds per target); ekfac: "
+                  "EK-FAC-preconditioned full gradients, one pass over the pool per batch of "
+                  "targets (opt-in: more predictive on the demo, minutes per pass)",
+                  "choices": SCORERS},
+    )  # fmt: skip
+    ekfac_damping: float = field(
+        default=0.01,
+        metadata={"help": "--scorer ekfac: damping, a multiple of each layer's mean eigenvalue"},
+    )
+    ekfac_sample: int = field(
+        default=1024,
+        metadata={"help": "--scorer ekfac: pool windows the curvature is estimated on"},
+    )
+
     def __post_init__(self) -> None:
+        if self.scorer not in SCORERS:
+            raise InputError(f"unknown --scorer {self.scorer!r}; known: {', '.join(SCORERS)}")
+        if not (math.isfinite(self.ekfac_damping) and self.ekfac_damping > 0):
+            raise InputError(f"--ekfac-damping must be a positive number, not {self.ekfac_damping}")
+        if self.ekfac_sample < 8:
+            raise InputError(f"--ekfac-sample must be at least 8 windows, not {self.ekfac_sample}")
         if not self.lambda_rel > 0:  # NaN fails too
             raise InputError(f"--lambda-rel must be positive (or inf), not {self.lambda_rel}")
         if self.query_precondition not in QUERY_PRECONDITIONERS:

@@ -62,18 +62,23 @@ def dsdm_predictors(catalog: Catalog, pool_id: str, task_id: str) -> list[Predic
     out = []
     for run_id in _latest_done(catalog, "scores", pool_id=pool_id, task_id=task_id)["run_id"]:
         cfg = catalog.get_run(run_id)["config"]
+        scores = catalog.scores(run_id, task_id)["score"].to_numpy()
+        if cfg.get("scorer") == "ekfac":  # no stored features: no per-example scores
+            name = (f"dsdm EK-FAC d={cfg['damping']:g}, "
+                    f"{_proxies_label(catalog, cfg['proxies_run_id'])} ({run_id})")  # fmt: skip
+            out.append(Predictor(name, task_id, scores, None))
+            continue
         query = (f" K-FAC query d={cfg['query_damping']:g}"
                  if cfg.get("query_precondition", "none") != "none" else "")  # fmt: skip
+        proxies = catalog.get_run(cfg["features_run_id"])["config"]["proxies_run_id"]
         name = (f"dsdm λ={cfg['lambda_rel']} {cfg.get('normalize', 'none')}{query}, "
-                f"{_proxies_label(catalog, cfg['features_run_id'])} ({run_id})")  # fmt: skip
-        scores = catalog.scores(run_id, task_id)["score"].to_numpy()
+                f"{_proxies_label(catalog, proxies)} ({run_id})")  # fmt: skip
         out.append(Predictor(name, task_id, scores, per_example_scores(catalog, run_id)))
     return out
 
 
-def _proxies_label(catalog: Catalog, features_run_id: str) -> str:
-    """ "4 tiny proxies-…" or "imported llama my-model" for the proxies of a features run."""
-    proxies = catalog.get_run(features_run_id)["config"]["proxies_run_id"]
+def _proxies_label(catalog: Catalog, proxies: str) -> str:
+    """ "4 tiny proxies-…" or "imported llama my-model" for a proxies run."""
     cfg = catalog.get_run(proxies)["config"]
     if "imported" in cfg:
         info = cfg["imported"]

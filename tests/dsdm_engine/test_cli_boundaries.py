@@ -46,6 +46,15 @@ FLAG_CASES = [
     (["proxy", "train", "--pool", "p", "--weight-decay", "nan"], "--weight-decay"),
     (["score", "--pool", "p", "--target", "cook", "--lambda-rel", "nan"], "--lambda-rel"),
     (["score", "--pool", "p", "--target", "cook", "--query-damping", "inf"], "--query-damping"),
+    (
+        ["score", "--pool", "p", "--target", "cook", "--scorer", "ekfac", "--ekfac-damping", "nan"],
+        "--ekfac-damping",
+    ),
+    (
+        ["score", "--pool", "p", "--target", "cook", "--scorer", "ekfac", "--ekfac-sample", "1"],
+        "--ekfac-sample",
+    ),
+    (["score", "--pool", "p", "--target", "cook", "--scorer", "shampoo"], "--scorer"),
     (["app", "--port", "70000"], "--port"),
 ]
 
