@@ -246,7 +246,7 @@ def main() -> None:
         n_subsets=n, alpha=args.alpha, workers=args.workers, device="cpu",
         replicates=args.replicates, seed=args.seed,
     )  # fmt: skip
-    run_id = validate(cat, POOL, list(TARGETS), cfg, printer("validate"))
+    run_id = validate(cat, POOL, list(TARGETS), cfg, printer("validate"), proxies_run_id=proxies)
     res = cat.lds_results(run_id=run_id)
     report = {
         "n_subsets": n,
@@ -270,7 +270,14 @@ def main() -> None:
         report["ekfac"] = heldout_rows(res, ekfac_runs, cat)
         report["ekfac_planted_auroc"] = planted_auroc(cat, ekfac_runs)
     if args.replicates > 1:  # the same predictors against replicate 0 alone (no training)
-        one = validate(cat, POOL, list(TARGETS), replace(cfg, replicates=1), printer("validate"))
+        one = validate(
+            cat,
+            POOL,
+            list(TARGETS),
+            replace(cfg, replicates=1),
+            printer("validate"),
+            proxies_run_id=proxies,
+        )
         for t, row in summarise(cat.lds_results(run_id=one), default_runs, cat).items():
             report["targets"][t]["one_replicate"] = row
         if ekfac_runs:
