@@ -190,7 +190,7 @@ def load_pool_map(
     catalog: Catalog, pool_id: str, method: str | None = None, seed: int | None = None
 ) -> PoolMap | None:
     """The newest finished layout of the pool's current content (None when there is none)."""
-    pool = catalog.get_pool(pool_id)
+    pool = catalog.pool(pool_id).as_dict()  # the record: no aggregates over its documents
     runs = catalog.list_runs("map")
     runs = runs[(runs["pool_id"] == pool_id) & (runs["status"] == "done")]
     for row in runs.iloc[::-1].to_dict("records"):

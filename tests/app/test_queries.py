@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from data_catalog import queries
+from data_catalog import paging, queries
 from data_catalog.catalog import Catalog
 from data_catalog.errors import InputError, NotFoundError
 
@@ -43,14 +43,41 @@ def test_search_filters_page_and_orders_server_side(tiny_workspace: Catalog):
         queries.search_documents(tiny_workspace, "tiny", min_score=0.1)
 
 
+def test_scored_search_in_pool_order_equals_the_join(tiny_workspace: Catalog, monkeypatch):
+    """Without score filters the page's scores are looked up after the documents' page: the
+    same rows, scores and total as joining every score; a run that does not cover the pool
+    (documents added after it) still takes the join, which leaves unscored documents out."""
+    run = run_of(tiny_workspace, "cooking@v1")
+    cases = [{}, {"query": "the"}, {"min_words": 20}, {"sources": ("wiki",)}]
+    opts = {"run_id": run, "task_id": "cooking@v1", "limit": 7, "offset": 3}
+    fast = [queries.search_documents(tiny_workspace, "tiny", **c, **opts) for c in cases]
+    assert queries._scores_cover_pool(tiny_workspace, "tiny", run, "cooking@v1")
+    monkeypatch.setattr(queries, "_scores_cover_pool", lambda *a: False)
+    for c, (page, total) in zip(cases, fast, strict=True):
+        want, want_total = queries.search_documents(tiny_workspace, "tiny", **c, **opts)
+        assert total == want_total
+        pd.testing.assert_frame_equal(page.reset_index(drop=True), want.reset_index(drop=True))
+    assert fast[0][0]["score"].notna().all() and fast[0][1] > 7
+    monkeypatch.undo()
+    with tiny_workspace.connect() as con:  # one document loses its score
+        con.execute("DELETE FROM scores WHERE run_id = ? AND doc_id = ?",
+                    [run, fast[0][0]["doc_id"].iloc[0]])  # fmt: skip
+    assert not queries._scores_cover_pool(tiny_workspace, "tiny", run, "cooking@v1")
+    page, total = queries.search_documents(tiny_workspace, "tiny", **opts)
+    assert total == fast[0][1] - 1 and page["score"].notna().all()
+
+
 def test_pages_are_capped_at_a_thousand_rows(tiny_workspace: Catalog):
     run = run_of(tiny_workspace, "cooking@v1")
     assert queries._limit(10**9) == queries.MAX_PAGE
     assert len(queries.top_documents(tiny_workspace, run, "cooking@v1", 10**9)) == 24
 
 
-@pytest.mark.parametrize("lookups", [100, 2])  # texts by single-row lookups, or by one scan
-def test_top_documents_equal_one_join_ties_included(tiny_workspace: Catalog, monkeypatch, lookups):
+# texts by single-row lookups or by one scan; positions by an id list or by a join
+@pytest.mark.parametrize(("lookups", "ids"), [(100, 10_000), (2, 1)])
+def test_top_documents_equal_one_join_ties_included(
+    tiny_workspace: Catalog, monkeypatch, lookups, ids
+):
     """Ranked without texts, texts fetched by position: the same rows as one join would give,
     with scores tied across the k-th place ordered by ingest position."""
     run = run_of(tiny_workspace, "cooking@v1")
@@ -64,7 +91,8 @@ def test_top_documents_equal_one_join_ties_included(tiny_workspace: Catalog, mon
         "left(text, ?) AS snippet FROM documents WHERE pool_id = 'tiny'",
         [queries.SNIPPET_CHARS],
     )
-    monkeypatch.setattr(queries, "_ROW_LOOKUPS", lookups)
+    monkeypatch.setattr(paging, "_ROW_LOOKUPS", lookups)
+    monkeypatch.setattr(queries, "_ID_LOOKUPS", ids)
     full = tiny_workspace.scores(run, "cooking@v1").merge(docs, on="doc_id")
     assert full["score"].duplicated().sum() > 10
     for bottom in (False, True):
