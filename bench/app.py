@@ -29,7 +29,10 @@ import sys
 import time
 import urllib.request
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -99,13 +102,16 @@ def build(root: Path, n_docs: int) -> Catalog:
     return cat
 
 
-def time_browser(cat: Catalog, task_id: str) -> dict[str, float]:
+@contextmanager
+def app_page(root: Path) -> Iterator[tuple[Any, Any, str]]:
+    """The app served on workspace `root` and a headless Chromium page at its address:
+    (page, the "script finished" locator, url)."""
     from playwright.sync_api import expect, sync_playwright
 
     port = free_port("127.0.0.1", 8700)
     proc = subprocess.Popen(
         server_command("127.0.0.1", port),
-        env=server_env(cat.workspace.root),
+        env=server_env(root),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -131,35 +137,42 @@ def time_browser(cat: Catalog, task_id: str) -> dict[str, float]:
             page.set_default_timeout(120_000)
             expect.set_options(timeout=120_000)
             done = page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')
-            page.goto(f"{url}/")  # warm-up: server runtime, browser, JS bundles
-            page.get_by_role("heading", name="Workspace").wait_for()
-            done.wait_for()
-            out = {}
-            for name, link, heading in (
-                ("inspect", "Inspect", "Inspect documents"),
-                ("compare", "Compare", "Compare selection methods"),
-                ("map", "Map", "Pool map"),
-                ("select", "Select", "Build a selection"),
-            ):
-                t0 = time.perf_counter()
-                page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
-                page.get_by_role("heading", name=heading).wait_for()
-                done.wait_for()
-                charts = page.get_by_test_id("stPlotlyChart")
-                expect(charts.locator(".js-plotly-plot")).to_have_count(charts.count())
-                tables = page.get_by_test_id("stDataFrame")
-                if name in ("inspect", "compare"):
-                    expect(tables.first.locator("canvas").first).to_be_attached()
-                elif name == "map":  # the drawn points: WebGL canvases of the scattergl traces
-                    expect(charts.locator("canvas").first).to_be_attached()
-                else:  # select: the preview's composition and histogram
-                    expect(charts.locator(".js-plotly-plot")).to_have_count(2)
-                out[f"{name}_first_render_s"] = time.perf_counter() - t0
+            yield page, done, url
             browser.close()
-        return out
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def time_browser(cat: Catalog, task_id: str) -> dict[str, float]:
+    from playwright.sync_api import expect
+
+    with app_page(cat.workspace.root) as (page, done, url):
+        page.goto(f"{url}/")  # warm-up: server runtime, browser, JS bundles
+        page.get_by_role("heading", name="Workspace").wait_for()
+        done.wait_for()
+        out = {}
+        for name, link, heading in (
+            ("inspect", "Inspect", "Inspect documents"),
+            ("compare", "Compare", "Compare selection methods"),
+            ("map", "Map", "Pool map"),
+            ("select", "Select", "Build a selection"),
+        ):
+            t0 = time.perf_counter()
+            page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
+            page.get_by_role("heading", name=heading).wait_for()
+            done.wait_for()
+            charts = page.get_by_test_id("stPlotlyChart")
+            expect(charts.locator(".js-plotly-plot")).to_have_count(charts.count())
+            tables = page.get_by_test_id("stDataFrame")
+            if name in ("inspect", "compare"):
+                expect(tables.first.locator("canvas").first).to_be_attached()
+            elif name == "map":  # the drawn points: WebGL canvases of the scattergl traces
+                expect(charts.locator("canvas").first).to_be_attached()
+            else:  # select: the preview's composition and histogram
+                expect(charts.locator(".js-plotly-plot")).to_have_count(2)
+            out[f"{name}_first_render_s"] = time.perf_counter() - t0
+    return out
 
 
 def time_apptest(cat: Catalog, task_id: str) -> dict[str, float]:

@@ -14,73 +14,59 @@ Prints a table and writes JSON (seconds).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dsdm_engine.cli.serve import free_port, server_command, server_env  # noqa: E402
 
 PAGES = (
     ("inspect", "Inspect", "Inspect documents"),
     ("compare", "Compare", "Compare selection methods"),
     ("map", "Map", "Pool map"),
 )
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def _bench_app():
+    """bench/app.py as a module (its `app_page`: the served app and a Chromium page)."""
+    spec = importlib.util.spec_from_file_location("bench_app", ROOT / "bench" / "app.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def visits(ws: str, n: int) -> list[dict]:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    port = free_port("127.0.0.1", 8700)
-    proc = subprocess.Popen(server_command("127.0.0.1", port), env=server_env(ws),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    url, rows = f"http://127.0.0.1:{port}", []
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 2600})
-            page.set_default_timeout(120_000)
-            expect.set_options(timeout=120_000)
-            done = page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')
-            t0 = time.perf_counter()
-            page.goto(f"{url}/")
-            page.get_by_role("heading", name="Workspace").wait_for()
-            done.wait_for()
-            rows.append({"visit": 0, "page": "workspace", "drawn_s": time.perf_counter() - t0})
-            for visit in range(1, n + 1):
-                for name, link, heading in PAGES:
-                    t0 = time.perf_counter()
-                    page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
-                    page.get_by_role("heading", name=heading).wait_for()
-                    t_head = time.perf_counter() - t0
-                    done.wait_for()
-                    t_script = time.perf_counter() - t0
-                    charts = page.get_by_test_id("stPlotlyChart")
-                    expect(charts.locator(".js-plotly-plot")).to_have_count(charts.count())
-                    if name == "map":  # the drawn points: WebGL canvases of the scattergl traces
-                        expect(charts.locator("canvas").first).to_be_attached()
-                    else:
-                        tables = page.get_by_test_id("stDataFrame")
-                        expect(tables.first.locator("canvas").first).to_be_attached()
-                    rows.append({"visit": visit, "page": name, "heading_s": t_head,
-                                 "script_done_s": t_script,
-                                 "drawn_s": time.perf_counter() - t0})  # fmt: skip
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    rows: list[dict] = []
+    with _bench_app().app_page(Path(ws)) as (page, done, url):
+        t0 = time.perf_counter()
+        page.goto(f"{url}/")
+        page.get_by_role("heading", name="Workspace").wait_for()
+        done.wait_for()
+        rows.append({"visit": 0, "page": "workspace", "drawn_s": time.perf_counter() - t0})
+        for visit in range(1, n + 1):
+            for name, link, heading in PAGES:
+                t0 = time.perf_counter()
+                page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
+                page.get_by_role("heading", name=heading).wait_for()
+                t_head = time.perf_counter() - t0
+                done.wait_for()
+                t_script = time.perf_counter() - t0
+                charts = page.get_by_test_id("stPlotlyChart")
+                expect(charts.locator(".js-plotly-plot")).to_have_count(charts.count())
+                if name == "map":  # the drawn points: WebGL canvases of the scattergl traces
+                    expect(charts.locator("canvas").first).to_be_attached()
+                else:
+                    tables = page.get_by_test_id("stDataFrame")
+                    expect(tables.first.locator("canvas").first).to_be_attached()
+                rows.append({"visit": visit, "page": name, "heading_s": t_head,
+                             "script_done_s": t_script,
+                             "drawn_s": time.perf_counter() - t0})  # fmt: skip
     return rows
 
 
