@@ -19,6 +19,7 @@ import app.components  # noqa: E402, F401
 import dsdm_engine.evaluation.figures  # noqa: E402, F401
 import dsdm_engine.selectors  # noqa: E402, F401
 from app.auth import require_token
+from app.state import remember_url_choices
 
 _template = pio.templates[pio.templates.default]  # loads the template JSON now (assigned: no magic)
 
@@ -59,6 +60,7 @@ if wanted in PAGES and wanted != name and "_page_synced" not in st.session_state
     st.session_state["_page_synced"] = True
     st.switch_page(PAGES[wanted], query_params=st.query_params.to_dict())
 st.session_state["_page_synced"] = True
+remember_url_choices()
 if st.query_params.get("page") != name:
     st.query_params["page"] = name
 current.run()

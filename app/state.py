@@ -85,6 +85,10 @@ def listed_or_stop(listing: str, column: str, hint: str) -> list[str]:
     return values
 
 
+CHOSEN = "_chosen_"  # session-state prefix of the choices `pick` remembers
+SHARED_CHOICES = ("pool", "target")
+
+
 def pick(
     label: str,
     options: Sequence[Any],
@@ -92,16 +96,27 @@ def pick(
     format_func: Callable[[Any], str] = str,
     **kwargs: Any,
 ) -> Any:
-    """A selectbox whose choice is mirrored in the URL query parameter `param`."""
+    """A selectbox whose choice is mirrored in the URL query parameter `param` and kept for the
+    session, so the pool or target chosen on one page is still chosen on the next (the sidebar
+    opens a page without the previous page's URL parameters)."""
     options = list(options)
     if not options:
         return None
-    wanted = st.query_params.get(param)
+    wanted = st.query_params.get(param) or st.session_state.get(CHOSEN + param)
     index = options.index(wanted) if wanted in options else 0
     value = st.selectbox(label, options, index=index, format_func=format_func, **kwargs)
-    if value is not None and st.query_params.get(param) != str(value):
-        st.query_params[param] = str(value)
+    if value is not None:
+        st.session_state[CHOSEN + param] = str(value)
+        if st.query_params.get(param) != str(value):
+            st.query_params[param] = str(value)
     return value
+
+
+def remember_url_choices() -> None:
+    """Keep the URL's choices (a shared link's ?pool=&target=) for the session's later pages."""
+    for param in SHARED_CHOICES:
+        if st.query_params.get(param):
+            st.session_state[CHOSEN + param] = st.query_params[param]
 
 
 def pick_many(label: str, options: Sequence[str], param: str, default: Sequence[str]) -> list[str]:

@@ -27,6 +27,7 @@ import random
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import zlib
 from collections.abc import Iterator
@@ -148,7 +149,8 @@ def time_browser(cat: Catalog, task_id: str) -> dict[str, float]:
     from playwright.sync_api import expect
 
     with app_page(cat.workspace.root) as (page, done, url):
-        page.goto(f"{url}/")  # warm-up: server runtime, browser, JS bundles
+        # warm-up: server runtime, browser, JS bundles; the pages then show this target
+        page.goto(f"{url}/?{urllib.parse.urlencode({'target': task_id})}")
         page.get_by_role("heading", name="Workspace").wait_for()
         done.wait_for()
         out = {}

@@ -18,6 +18,7 @@ import importlib.util
 import json
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,13 +40,13 @@ def _bench_app():
     return mod
 
 
-def visits(ws: str, n: int) -> list[dict]:
+def visits(ws: str, n: int, target: str | None = None) -> list[dict]:
     from playwright.sync_api import expect
 
     rows: list[dict] = []
     with _bench_app().app_page(Path(ws)) as (page, done, url):
         t0 = time.perf_counter()
-        page.goto(f"{url}/")
+        page.goto(f"{url}/" + (f"?{urllib.parse.urlencode({'target': target})}" if target else ""))
         page.get_by_role("heading", name="Workspace").wait_for()
         done.wait_for()
         rows.append({"visit": 0, "page": "workspace", "drawn_s": time.perf_counter() - t0})
@@ -74,9 +75,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workspace", required=True)
     ap.add_argument("--visits", type=int, default=3)
+    ap.add_argument("--target", help="the target task the pages open with (default: the first)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    rows = visits(args.workspace, args.visits)
+    rows = visits(args.workspace, args.visits, args.target)
     print(f"{'visit':>5} {'page':<10} {'heading':>8} {'script':>8} {'drawn':>8}")
     for r in rows:
         print(f"{r['visit']:>5} {r['page']:<10} {r.get('heading_s', float('nan')):8.2f} "

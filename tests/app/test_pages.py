@@ -343,6 +343,22 @@ def test_a_shared_url_opens_its_page_with_its_target(tiny_workspace: Catalog, pa
     assert "finance@v1" in [s.value for s in at.selectbox if s.label == "Target task"]
 
 
+def test_the_chosen_target_stays_chosen_on_the_next_page(tiny_workspace: Catalog):
+    """The sidebar opens a page without the last page's URL; the session keeps the choice (a
+    shared link's included), where pages used to fall back to the first target."""
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.query_params.update({"target": "finance@v1"})  # a link to the Workspace page
+    at.run()
+    at.query_params.clear()
+    at.switch_page("app_pages/compare.py").run()
+    assert not at.exception
+    assert [s.value for s in at.selectbox if s.label == "Target task"] == ["finance@v1"]
+    next(s for s in at.selectbox if s.label == "Target task").set_value("cooking@v1").run()
+    at.query_params.clear()
+    at.switch_page("app_pages/inspector.py").run()
+    assert [s.value for s in at.selectbox if s.label == "Target task"] == ["cooking@v1"]
+
+
 EMPTY_HINTS = {
     "workspace": ("Workspace", "No pools yet"),
     "targets": ("Target tasks", "No target tasks yet"),
