@@ -40,6 +40,7 @@ class LayerTaps:
         self.device = next(model.parameters()).device
         self.acts: dict[int, torch.Tensor] = {}
         self.deltas: dict[int, torch.Tensor] = {}
+        self.outs: dict[int, torch.Tensor] = {}
         self.real = torch.zeros(0, dtype=torch.bool)
 
     def _hook(self, i: int) -> Callable:
@@ -48,7 +49,7 @@ class LayerTaps:
         def fwd(_mod, inputs, out):
             a = inputs[0].detach()
             self.acts[i] = torch.cat([a, torch.ones_like(a[..., :1])], -1) if has_bias else a
-            out.register_hook(lambda g: self.deltas.__setitem__(i, g.detach()))
+            self.outs[i] = out
 
         return fwd
 
@@ -72,11 +73,15 @@ class LayerTaps:
                 logp = torch.log_softmax(logits[:, :-1].float(), -1)
                 tok = logp.gather(-1, x[:, 1:].unsqueeze(-1)).squeeze(-1)
                 loss = -(tok * mask).sum()
-                params = [p for p in self.model.parameters() if p.requires_grad]
-                torch.autograd.grad(loss, params, allow_unused=True)
+                outs = [self.outs[i] for i in range(len(self.layers))]
+                # to the layer outputs only: the parameters' gradients would be summed over the
+                # batch and thrown away
+                deltas = torch.autograd.grad(loss, outs)
         finally:
             for h in handles:
                 h.remove()
+            self.outs.clear()
+        self.deltas = {i: d.detach() for i, d in enumerate(deltas)}
         self.real = real
         return [torch.einsum("bto,bti->boi", self.deltas[i].float(), self.acts[i].float())
                 for i in range(len(self.layers))]  # fmt: skip
